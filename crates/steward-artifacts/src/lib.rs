@@ -151,7 +151,8 @@ impl ArtifactStore {
     pub fn local(root: &Path) -> ArtifactResult<Self> {
         std::fs::create_dir_all(root).map_err(io_error(root))?;
         let root = root.canonicalize().map_err(io_error(root))?;
-        let objects = LocalFileSystem::new_with_prefix(&root)?;
+        // fsync before a write returns: a blob is durable before any metadata row can refer to it.
+        let objects = LocalFileSystem::new_with_prefix(&root)?.with_fsync(true);
         Ok(ArtifactStore {
             objects: Arc::new(objects),
             location: root.display().to_string(),
