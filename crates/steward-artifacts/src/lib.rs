@@ -305,18 +305,24 @@ impl ArtifactStore {
     }
 
     /// Reads one file of a package, verified.
-    pub async fn read_package_file(&self, manifest_hash: &str, path: &str) -> ArtifactResult<Bytes> {
+    pub async fn read_package_file(
+        &self,
+        manifest_hash: &str,
+        path: &str,
+    ) -> ArtifactResult<Bytes> {
         let manifest = self.read_manifest(manifest_hash).await?;
         let entry = manifest.file(path).ok_or_else(|| {
-            ArtifactError::InvalidPackage(format!(
-                "package {manifest_hash} has no file '{path}'"
-            ))
+            ArtifactError::InvalidPackage(format!("package {manifest_hash} has no file '{path}'"))
         })?;
         self.get_verified(&entry.sha256).await
     }
 
     /// Writes a package's files under `dest` (which must not exist yet), verified.
-    pub async fn restore_package(&self, manifest_hash: &str, dest: &Path) -> ArtifactResult<Manifest> {
+    pub async fn restore_package(
+        &self,
+        manifest_hash: &str,
+        dest: &Path,
+    ) -> ArtifactResult<Manifest> {
         let manifest = self.read_manifest(manifest_hash).await?;
         if dest.exists() {
             return Err(ArtifactError::InvalidPackage(format!(
@@ -434,7 +440,10 @@ mod tests {
     #[tokio::test]
     async fn a_corrupted_blob_is_named() {
         let (dir, store) = store();
-        let blob = store.put_bytes(Bytes::from_static(b"weights")).await.unwrap();
+        let blob = store
+            .put_bytes(Bytes::from_static(b"weights"))
+            .await
+            .unwrap();
         std::fs::write(blob_file(&dir, &blob.hash), b"tampered").unwrap();
         match store.get_verified(&blob.hash).await {
             Err(ArtifactError::Corrupted { key, expected, .. }) => {
@@ -449,7 +458,10 @@ mod tests {
             store.get_verified(&blob.hash).await,
             Err(ArtifactError::Missing { .. })
         ));
-        store.put_bytes(Bytes::from_static(b"weights")).await.unwrap();
+        store
+            .put_bytes(Bytes::from_static(b"weights"))
+            .await
+            .unwrap();
         assert_eq!(store.get_verified(&blob.hash).await.unwrap(), "weights");
         assert!(matches!(
             store.get_verified("../../etc/passwd").await,
@@ -465,10 +477,18 @@ mod tests {
         std::fs::write(src.join("model.onnx"), b"onnx bytes").unwrap();
         std::fs::write(src.join("extra/labels.txt"), b"setosa\nversicolor\n").unwrap();
         let package = store.put_package_dir(&src).await.unwrap();
-        let paths: Vec<_> = package.manifest.files.iter().map(|f| f.path.as_str()).collect();
+        let paths: Vec<_> = package
+            .manifest
+            .files
+            .iter()
+            .map(|f| f.path.as_str())
+            .collect();
         assert_eq!(paths, ["extra/labels.txt", "model.onnx"]);
         assert_eq!(package.manifest.total_size(), 10 + 18);
-        assert_eq!(store.verify_package(&package.manifest_hash).await.unwrap(), package.manifest);
+        assert_eq!(
+            store.verify_package(&package.manifest_hash).await.unwrap(),
+            package.manifest
+        );
         assert_eq!(
             store
                 .read_package_file(&package.manifest_hash, "model.onnx")
@@ -478,9 +498,20 @@ mod tests {
         );
 
         let out = dir.path().join("restored");
-        store.restore_package(&package.manifest_hash, &out).await.unwrap();
-        assert_eq!(std::fs::read(out.join("extra/labels.txt")).unwrap(), b"setosa\nversicolor\n");
-        assert!(store.restore_package(&package.manifest_hash, &out).await.is_err());
+        store
+            .restore_package(&package.manifest_hash, &out)
+            .await
+            .unwrap();
+        assert_eq!(
+            std::fs::read(out.join("extra/labels.txt")).unwrap(),
+            b"setosa\nversicolor\n"
+        );
+        assert!(
+            store
+                .restore_package(&package.manifest_hash, &out)
+                .await
+                .is_err()
+        );
 
         let labels = &package.manifest.file("extra/labels.txt").unwrap().sha256;
         std::fs::write(blob_file(&dir, labels), b"x").unwrap();

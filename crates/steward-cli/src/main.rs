@@ -1,3 +1,699 @@
-fn main() {
-    println!("Hello, world!");
+//! `steward`: the command-line face of Steward. Parses arguments, calls the service, prints tables or JSON.
+//! Exit codes: 0 success, 1 an error (the message says what to do), 2 a usage error (from clap).
+
+mod demo;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use steward_service::{Config, RegisterRequest, ServiceError, Steward, VersionRef, default_actor};
+use steward_store::{Audit, DatasetRef, Filter, MetricValues, PageRequest, StoreError, Tags};
+
+use output::*;
+
+#[derive(Parser)]
+#[command(
+    name = "steward",
+    version,
+    about = "Manage machine-learning models through their life cycle",
+    after_help = "Data lives in STEWARD_HOME (default ./.steward): steward.db (SQLite) and artifacts/.\n\
+                  Names of models, experiments and datasets: letters, digits, '_', '.', '-' (start with a letter or digit, at most 128).\n\
+                  Aliases: a-z, 0-9, '_', '-' (start with a letter, at most 64)."
+)]
+struct Cli {
+    /// Steward's data folder.
+    #[arg(long, global = true, env = "STEWARD_HOME", default_value = ".steward")]
+    home: PathBuf,
+    /// Metadata store URI (default: sqlite://$STEWARD_HOME/steward.db; or postgres://user:pass@host/db).
+    #[arg(long, global = true, env = "STEWARD_STORE")]
+    store: Option<String>,
+    /// Artifact store (default: $STEWARD_HOME/artifacts).
+    #[arg(long, global = true, env = "STEWARD_ARTIFACTS")]
+    artifacts: Option<String>,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Experiments group runs.
+    #[command(subcommand)]
+    Experiments(ExperimentsCommand),
+    /// Runs: the record of one training (params, metrics, tags, inputs).
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// Registered models.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+    /// Immutable, numbered versions of a model.
+    #[command(subcommand)]
+    Versions(VersionsCommand),
+    /// Named pointers such as `production` to a model version.
+    #[command(subcommand)]
+    Alias(AliasCommand),
+    /// The append-only event log (audit trail and change feed).
+    Events(EventsArgs),
+    /// Check that every version's artifacts exist and match their hashes.
+    Doctor,
+    /// A guided tour of the registry on the embedded store.
+    Demo,
+}
+
+#[derive(Args)]
+struct ListArgs {
+    /// Filter, e.g. "name LIKE 'iris%'", "tags.team = 'vision'", "metrics.accuracy > 0.9" (join with AND).
+    #[arg(long)]
+    filter: Option<String>,
+    /// Results per page.
+    #[arg(long, default_value_t = 100)]
+    limit: u32,
+    /// The token printed after the previous page.
+    #[arg(long)]
+    page_token: Option<String>,
+}
+
+impl ListArgs {
+    fn filter(&self) -> anyhow::Result<Filter> {
+        Ok(Filter::parse(self.filter.as_deref().unwrap_or(""))?)
+    }
+
+    fn page(&self) -> PageRequest {
+        PageRequest {
+            limit: Some(self.limit),
+            page_token: self.page_token.clone(),
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum ExperimentsCommand {
+    List(ListArgs),
+    Create {
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RunsCommand {
+    /// Newest first.
+    List {
+        /// Only runs of these experiments (repeatable).
+        #[arg(long)]
+        experiment: Vec<String>,
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    Show {
+        run_id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    List(ListArgs),
+    Show {
+        name: String,
+    },
+    Create {
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+        /// key=value, repeatable.
+        #[arg(long = "tag", value_parser = parse_pair)]
+        tags: Vec<(String, String)>,
+    },
+    /// Delete a model and its versions' metadata. Refused while aliases point at it, unless --force.
+    Delete {
+        name: String,
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum VersionsCommand {
+    /// Register a new version from an .onnx file or a package folder (creates the model if needed).
+    Register {
+        model: String,
+        /// An .onnx file, or a folder holding one (plus any other files, e.g. signature.json).
+        path: PathBuf,
+        #[arg(long)]
+        description: Option<String>,
+        /// key=value, repeatable.
+        #[arg(long = "tag", value_parser = parse_pair)]
+        tags: Vec<(String, String)>,
+        /// name=number, repeatable.
+        #[arg(long = "metric", value_parser = parse_pair)]
+        metrics: Vec<(String, String)>,
+        /// The version this one was derived from.
+        #[arg(long)]
+        parent: Option<i64>,
+        /// The run that produced it.
+        #[arg(long)]
+        run: Option<String>,
+        /// The training dataset, NAME/VERSION.
+        #[arg(long)]
+        dataset: Option<String>,
+    },
+    List {
+        model: String,
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// MODEL/VERSION, MODEL@ALIAS or MODEL (latest).
+    Show { reference: String },
+}
+
+#[derive(Subcommand)]
+enum AliasCommand {
+    /// Point ALIAS at VERSION (creates or moves it; the move is recorded).
+    Set {
+        model: String,
+        alias: String,
+        version: i64,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    Delete {
+        model: String,
+        alias: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Every move of the model's aliases (or of one alias), oldest first.
+    History {
+        model: String,
+        alias: Option<String>,
+    },
+}
+
+#[derive(Args)]
+struct EventsArgs {
+    /// Only events with a larger id.
+    #[arg(long, default_value_t = 0)]
+    after: i64,
+    #[arg(long, default_value_t = 100)]
+    limit: u32,
+    /// Keep printing new events as they happen (Ctrl-C to stop).
+    #[arg(long)]
+    follow: bool,
+}
+
+fn parse_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("expected key=value, got '{text}'")),
+    }
+}
+
+fn tags_from(pairs: &[(String, String)]) -> Tags {
+    pairs.iter().cloned().collect()
+}
+
+fn metrics_from(pairs: &[(String, String)]) -> anyhow::Result<MetricValues> {
+    pairs
+        .iter()
+        .map(|(key, value)| {
+            let number: f64 = value
+                .parse()
+                .with_context(|| format!("--metric {key}={value}: '{value}' is not a number"))?;
+            Ok((key.clone(), number))
+        })
+        .collect()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.json;
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            report_error(&error, json);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn report_error(error: &anyhow::Error, json: bool) {
+    let code = error
+        .chain()
+        .find_map(|cause| {
+            cause
+                .downcast_ref::<ServiceError>()
+                .map(ServiceError::code)
+                .or_else(|| cause.downcast_ref::<StoreError>().map(StoreError::code))
+        })
+        .unwrap_or("error");
+    let message = error
+        .chain()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ");
+    if json {
+        let body = serde_json::json!({ "error": { "code": code, "message": message } });
+        eprintln!("{body}");
+    } else {
+        eprintln!("error: {message}");
+    }
+}
+
+fn config(cli: &Cli) -> Config {
+    Config {
+        home: cli.home.clone(),
+        store_uri: cli.store.clone(),
+        artifacts_uri: cli.artifacts.clone(),
+        actor: default_actor(),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = config(&cli);
+    if let Command::Demo = cli.command {
+        return demo::run(&config, cli.json).await;
+    }
+    let steward = Steward::open(&config).await?;
+    let json = cli.json;
+    match cli.command {
+        Command::Experiments(command) => experiments(&steward, command, json).await,
+        Command::Runs(command) => runs(&steward, command, json).await,
+        Command::Models(command) => models(&steward, command, json).await,
+        Command::Versions(command) => versions(&steward, command, json).await,
+        Command::Alias(command) => alias(&steward, command, json).await,
+        Command::Events(args) => events(&steward, args, json).await,
+        Command::Doctor => doctor(&steward, json).await,
+        Command::Demo => unreachable!("handled above"),
+    }
+}
+
+async fn experiments(
+    steward: &Steward,
+    command: ExperimentsCommand,
+    json: bool,
+) -> anyhow::Result<()> {
+    match command {
+        ExperimentsCommand::List(list) => {
+            let page = steward
+                .store
+                .list_experiments(&list.filter()?, &list.page())
+                .await?;
+            if json {
+                return print_json(&page);
+            }
+            print_table(
+                experiments_table(&page.items),
+                "no experiments (create one with `steward experiments create NAME`)",
+            );
+            next_page_hint(&page.next_page_token);
+        }
+        ExperimentsCommand::Create { name, description } => {
+            let experiment = steward
+                .store
+                .create_experiment(&name, description.as_deref(), &steward.audit())
+                .await?;
+            if json {
+                return print_json(&experiment);
+            }
+            println!(
+                "created experiment '{}' (id {})",
+                experiment.name, experiment.id
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn runs(steward: &Steward, command: RunsCommand, json: bool) -> anyhow::Result<()> {
+    match command {
+        RunsCommand::List { experiment, list } => {
+            let mut ids = Vec::new();
+            for name in &experiment {
+                ids.push(steward.store.get_experiment(name).await?.id);
+            }
+            let page = steward
+                .store
+                .search_runs(&ids, &list.filter()?, &list.page())
+                .await?;
+            if json {
+                return print_json(&page);
+            }
+            print_table(runs_table(&page.items), "no runs match");
+            next_page_hint(&page.next_page_token);
+        }
+        RunsCommand::Show { run_id } => {
+            let run = steward.store.get_run(&run_id).await?;
+            if json {
+                return print_json(&run);
+            }
+            key_values(&[
+                ("run", run.id.clone()),
+                ("name", run.name.clone()),
+                ("experiment", run.experiment_id.to_string()),
+                ("status", run.status.to_string()),
+                ("started", time(run.start_time)),
+                ("ended", optional_time(run.end_time)),
+                ("params", pairs(&run.params)),
+                ("metrics", numbers(&run.metrics)),
+                ("tags", pairs(&run.tags)),
+                (
+                    "inputs",
+                    run.inputs
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+            ]);
+        }
+    }
+    Ok(())
+}
+
+async fn models(steward: &Steward, command: ModelsCommand, json: bool) -> anyhow::Result<()> {
+    match command {
+        ModelsCommand::List(list) => {
+            let page = steward
+                .store
+                .list_models(&list.filter()?, &list.page())
+                .await?;
+            if json {
+                return print_json(&page);
+            }
+            print_table(
+                models_table(&page.items),
+                "no models (register one with `steward versions register NAME model.onnx`)",
+            );
+            next_page_hint(&page.next_page_token);
+        }
+        ModelsCommand::Show { name } => {
+            let model = steward.store.get_model(&name).await?;
+            if json {
+                return print_json(&model);
+            }
+            key_values(&[
+                ("model", model.name.clone()),
+                ("description", model.description.clone().unwrap_or_default()),
+                (
+                    "latest version",
+                    model
+                        .latest_version
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "(none)".into()),
+                ),
+                (
+                    "aliases",
+                    model
+                        .aliases
+                        .iter()
+                        .map(|(a, v)| format!("{a} → {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+                ("tags", pairs(&model.tags)),
+                ("created", time(model.created_at)),
+                ("updated", time(model.updated_at)),
+            ]);
+        }
+        ModelsCommand::Create {
+            name,
+            description,
+            tags,
+        } => {
+            let model = steward
+                .store
+                .create_model(
+                    &name,
+                    description.as_deref(),
+                    &tags_from(&tags),
+                    &steward.audit(),
+                )
+                .await?;
+            if json {
+                return print_json(&model);
+            }
+            println!("created model '{}'", model.name);
+        }
+        ModelsCommand::Delete { name, force } => {
+            steward
+                .store
+                .delete_model(&name, force, &steward.audit())
+                .await?;
+            if json {
+                return print_json(&serde_json::json!({ "deleted": name }));
+            }
+            println!("deleted model '{name}' (its artifacts stay in the artifact store)");
+        }
+    }
+    Ok(())
+}
+
+async fn versions(steward: &Steward, command: VersionsCommand, json: bool) -> anyhow::Result<()> {
+    match command {
+        VersionsCommand::Register {
+            model,
+            path,
+            description,
+            tags,
+            metrics,
+            parent,
+            run,
+            dataset,
+        } => {
+            let dataset = dataset
+                .map(|text| -> anyhow::Result<DatasetRef> {
+                    let (name, version) = text
+                        .split_once('/')
+                        .and_then(|(n, v)| Some((n.to_string(), v.parse().ok()?)))
+                        .with_context(|| format!("--dataset {text}: expected NAME/VERSION"))?;
+                    Ok(DatasetRef { name, version })
+                })
+                .transpose()?;
+            let registered = steward
+                .register_version(&RegisterRequest {
+                    model,
+                    source: path,
+                    description,
+                    tags: tags_from(&tags),
+                    metrics: metrics_from(&metrics)?,
+                    parent_version: parent,
+                    source_run: run,
+                    dataset,
+                })
+                .await?;
+            if json {
+                return print_json(&registered);
+            }
+            let v = &registered.version;
+            if registered.model_created {
+                println!("created model '{}'", v.model);
+            }
+            println!(
+                "registered {}/{} ({} file(s), {} bytes, sha256 {})",
+                v.model,
+                v.version,
+                registered.package.manifest.files.len(),
+                registered.package.manifest.total_size(),
+                v.artifact_hash
+            );
+        }
+        VersionsCommand::List { model, list } => {
+            let page = steward
+                .store
+                .list_model_versions(&model, &list.filter()?, &list.page())
+                .await?;
+            if json {
+                return print_json(&page);
+            }
+            print_table(versions_table(&page.items), "no versions match");
+            next_page_hint(&page.next_page_token);
+        }
+        VersionsCommand::Show { reference } => {
+            let version = steward.resolve(&VersionRef::parse(&reference)?).await?;
+            if json {
+                return print_json(&version);
+            }
+            key_values(&[
+                ("version", format!("{}/{}", version.model, version.version)),
+                ("created", time(version.created_at)),
+                ("artifact", version.artifact_uri.clone()),
+                ("sha256", version.artifact_hash.clone()),
+                (
+                    "description",
+                    version.description.clone().unwrap_or_default(),
+                ),
+                ("metrics", numbers(&version.metrics)),
+                ("tags", pairs(&version.tags)),
+                ("source run", version.source_run.clone().unwrap_or_default()),
+                (
+                    "dataset",
+                    version
+                        .dataset
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                ),
+                (
+                    "parent",
+                    version
+                        .parent_version
+                        .map(|p| p.to_string())
+                        .unwrap_or_default(),
+                ),
+                (
+                    "signature",
+                    version
+                        .signature
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                ),
+            ]);
+        }
+    }
+    Ok(())
+}
+
+async fn alias(steward: &Steward, command: AliasCommand, json: bool) -> anyhow::Result<()> {
+    let audit = |reason: Option<String>| Audit {
+        actor: steward.actor.clone(),
+        reason,
+    };
+    match command {
+        AliasCommand::Set {
+            model,
+            alias,
+            version,
+            reason,
+        } => {
+            let change = steward
+                .store
+                .set_alias(&model, &alias, version, &audit(reason))
+                .await?;
+            if json {
+                return print_json(&change);
+            }
+            match change.previous_version {
+                Some(previous) if previous != version => {
+                    println!("{model}@{alias}: {previous} → {version}")
+                }
+                Some(_) => println!("{model}@{alias} already pointed at {version} (move recorded)"),
+                None => println!("{model}@{alias} → {version}"),
+            }
+        }
+        AliasCommand::Delete {
+            model,
+            alias,
+            reason,
+        } => {
+            let change = steward
+                .store
+                .delete_alias(&model, &alias, &audit(reason))
+                .await?;
+            if json {
+                return print_json(&change);
+            }
+            println!(
+                "deleted {model}@{alias} (it pointed at {})",
+                change.previous_version.unwrap_or_default()
+            );
+        }
+        AliasCommand::History { model, alias } => {
+            let history = steward
+                .store
+                .alias_history(&model, alias.as_deref())
+                .await?;
+            if json {
+                return print_json(&history);
+            }
+            print_table(alias_history_table(&history), "no alias has ever been set");
+        }
+    }
+    Ok(())
+}
+
+async fn events(steward: &Steward, args: EventsArgs, json: bool) -> anyhow::Result<()> {
+    let print = |events: &[steward_store::Event]| -> anyhow::Result<()> {
+        for event in events {
+            if json {
+                // One object per line, so that `--follow --json` is a JSON Lines stream.
+                println!("{}", serde_json::to_string(event)?);
+            } else {
+                println!("{}", event_line(event));
+            }
+        }
+        Ok(())
+    };
+    let first = steward.store.events_after(args.after, args.limit).await?;
+    if !args.follow {
+        if json {
+            return print_json(&first);
+        }
+        if first.is_empty() {
+            println!("no events after #{}", args.after);
+        }
+        return print(&first);
+    }
+    print(&first)?;
+    let mut last = first.last().map_or(args.after, |e| e.id);
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+        let next = steward.store.events_after(last, 1000).await?;
+        print(&next)?;
+        if let Some(event) = next.last() {
+            last = event.id;
+        }
+    }
+}
+
+async fn doctor(steward: &Steward, json: bool) -> anyhow::Result<()> {
+    let report = steward.doctor().await?;
+    if json {
+        print_json(&report)?;
+    } else {
+        key_values(&[
+            ("store", report.store.clone()),
+            ("artifacts", report.artifacts.clone()),
+            ("schema version", report.schema_version.to_string()),
+            ("models", report.models.to_string()),
+            ("versions checked", report.versions_checked.to_string()),
+            ("bytes verified", report.bytes_verified.to_string()),
+        ]);
+        for problem in &report.problems {
+            println!(
+                "PROBLEM {}/{}: {}",
+                problem.model, problem.version, problem.problem
+            );
+        }
+        if report.healthy() {
+            println!("healthy: every version's artifacts exist and match their hashes");
+        }
+    }
+    if !report.healthy() {
+        bail!(
+            "{} problem(s) found; versions listed above have missing or corrupted artifacts",
+            report.problems.len()
+        );
+    }
+    Ok(())
 }

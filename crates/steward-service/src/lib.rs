@@ -119,9 +119,9 @@ impl VersionRef {
 
     pub fn model(&self) -> &str {
         match self {
-            VersionRef::Number(model, _) | VersionRef::Alias(model, _) | VersionRef::Latest(model) => {
-                model
-            }
+            VersionRef::Number(model, _)
+            | VersionRef::Alias(model, _)
+            | VersionRef::Latest(model) => model,
         }
     }
 }
@@ -332,9 +332,7 @@ impl Steward {
                 }
                 // Versions are numbered without gaps: a missing number means a lost row.
                 if let Some(latest) = model.latest_version {
-                    let listed = self
-                        .count_versions(&model.name)
-                        .await?;
+                    let listed = self.count_versions(&model.name).await?;
                     if listed as i64 != latest {
                         report.problems.push(DoctorProblem {
                             model: model.name.clone(),
@@ -453,9 +451,15 @@ mod tests {
             .await
             .unwrap();
         assert!(!second.model_created);
-        assert_eq!(second.version.signature, Some(serde_json::json!({"inputs": ["x"]})));
+        assert_eq!(
+            second.version.signature,
+            Some(serde_json::json!({"inputs": ["x"]}))
+        );
 
-        let latest = steward.resolve(&VersionRef::parse("iris").unwrap()).await.unwrap();
+        let latest = steward
+            .resolve(&VersionRef::parse("iris").unwrap())
+            .await
+            .unwrap();
         assert_eq!(latest.version, 2);
         let report = steward.doctor().await.unwrap();
         assert!(report.healthy(), "{:?}", report.problems);
@@ -502,6 +506,9 @@ mod tests {
             let error = result.unwrap_err();
             assert!(error.is_user_error(), "{error}");
         }
-        assert!(steward.store.get_model("iris").await.is_err(), "a failed registration created the model");
+        assert!(
+            steward.store.get_model("iris").await.is_err(),
+            "a failed registration created the model"
+        );
     }
 }

@@ -39,7 +39,9 @@ pub enum StoreError {
         supported: i64,
     },
 
-    #[error("unsupported store URI '{0}': use sqlite:///path/to/steward.db or postgres://user:pass@host/db")]
+    #[error(
+        "unsupported store URI '{0}': use sqlite:///path/to/steward.db or postgres://user:pass@host/db"
+    )]
     UnsupportedUri(String),
 
     #[error("SQLite error: {0}")]

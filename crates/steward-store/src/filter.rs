@@ -215,7 +215,12 @@ fn parse_clause<'t>(tokens: &'t [Token], text: &str) -> StoreResult<(Clause, &'t
     let cmp = match op {
         Token::Op(cmp) => Some(*cmp),
         _ if is_like => None,
-        other => return Err(syntax(text, &format!("expected an operator, found {other}"))),
+        other => {
+            return Err(syntax(
+                text,
+                &format!("expected an operator, found {other}"),
+            ));
+        }
     };
     let lower = field.to_ascii_lowercase();
     let clause = if lower == "name" {
@@ -236,12 +241,8 @@ fn parse_clause<'t>(tokens: &'t [Token], text: &str) -> StoreResult<(Clause, &'t
         if cmp != Some(CmpOp::Eq) {
             return Err(syntax(text, "status supports ="));
         }
-        let status = RunStatus::parse(&value_text).ok_or_else(|| {
-            syntax(
-                text,
-                "status is one of RUNNING, FINISHED, FAILED, KILLED",
-            )
-        })?;
+        let status = RunStatus::parse(&value_text)
+            .ok_or_else(|| syntax(text, "status is one of RUNNING, FINISHED, FAILED, KILLED"))?;
         Clause::Status(status)
     } else if let Some((prefix, key)) = field.split_once('.') {
         let key = key.to_string();
@@ -276,14 +277,19 @@ fn parse_clause<'t>(tokens: &'t [Token], text: &str) -> StoreResult<(Clause, &'t
                     .ok()
                     .filter(|v: &f64| v.is_finite())
                     .ok_or_else(|| {
-                        syntax(text, &format!("metric value '{value_text}' is not a number"))
+                        syntax(
+                            text,
+                            &format!("metric value '{value_text}' is not a number"),
+                        )
                     })?;
                 Clause::Metric { key, op, value }
             }
             _ => {
                 return Err(syntax(
                     text,
-                    &format!("unknown field '{field}'; use name, status, tags.K, params.K or metrics.K"),
+                    &format!(
+                        "unknown field '{field}'; use name, status, tags.K, params.K or metrics.K"
+                    ),
                 ));
             }
         }

@@ -52,8 +52,12 @@ pub trait TrackingStore: Send + Sync {
     async fn create_run(&self, run: &NewRun, audit: &Audit) -> StoreResult<Run>;
     async fn get_run(&self, run_id: &str) -> StoreResult<Run>;
     /// Moves a run to a new status; a terminal status records the end time.
-    async fn set_run_status(&self, run_id: &str, status: RunStatus, audit: &Audit)
-    -> StoreResult<Run>;
+    async fn set_run_status(
+        &self,
+        run_id: &str,
+        status: RunStatus,
+        audit: &Audit,
+    ) -> StoreResult<Run>;
     /// Params are write-once: logging the same value again is accepted, a different value is a conflict.
     async fn log_params(&self, run_id: &str, params: &Tags) -> StoreResult<()>;
     async fn set_run_tags(&self, run_id: &str, tags: &Tags) -> StoreResult<()>;
@@ -77,8 +81,11 @@ pub trait TrackingStore: Send + Sync {
     /// `version: None` gives the latest version.
     async fn get_dataset(&self, name: &str, version: Option<i64>) -> StoreResult<Dataset>;
     /// In registration order. Filters: name.
-    async fn list_datasets(&self, filter: &Filter, page: &PageRequest)
-    -> StoreResult<Page<Dataset>>;
+    async fn list_datasets(
+        &self,
+        filter: &Filter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Dataset>>;
 }
 
 #[async_trait]
@@ -120,12 +127,19 @@ pub trait RegistryStore: Send + Sync {
         version: i64,
         audit: &Audit,
     ) -> StoreResult<AliasChange>;
-    async fn delete_alias(&self, model: &str, alias: &str, audit: &Audit)
-    -> StoreResult<AliasChange>;
+    async fn delete_alias(
+        &self,
+        model: &str,
+        alias: &str,
+        audit: &Audit,
+    ) -> StoreResult<AliasChange>;
     async fn resolve_alias(&self, model: &str, alias: &str) -> StoreResult<ModelVersion>;
     /// Oldest first. `alias: None` gives the history of every alias of the model.
-    async fn alias_history(&self, model: &str, alias: Option<&str>)
-    -> StoreResult<Vec<AliasChange>>;
+    async fn alias_history(
+        &self,
+        model: &str,
+        alias: Option<&str>,
+    ) -> StoreResult<Vec<AliasChange>>;
 }
 
 #[async_trait]

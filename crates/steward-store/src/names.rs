@@ -82,7 +82,11 @@ pub fn validate_key(kind: &'static str, key: &str) -> StoreResult<()> {
         return Err(invalid(kind, key, "a key cannot be empty"));
     }
     if key.len() > MAX_KEY_LEN {
-        return Err(invalid(kind, key, format!("at most {MAX_KEY_LEN} characters")));
+        return Err(invalid(
+            kind,
+            key,
+            format!("at most {MAX_KEY_LEN} characters"),
+        ));
     }
     if let Some(bad) = key
         .chars()
@@ -137,7 +141,16 @@ mod tests {
         for ok in ["iris", "Iris-2.v1", "0model", "a_b"] {
             assert!(validate_name("model", ok).is_ok(), "{ok}");
         }
-        for bad in ["", "-x", ".hidden", "a/b", "a b", "../etc", "é", &"x".repeat(129)] {
+        for bad in [
+            "",
+            "-x",
+            ".hidden",
+            "a/b",
+            "a b",
+            "../etc",
+            "é",
+            &"x".repeat(129),
+        ] {
             assert!(validate_name("model", bad).is_err(), "{bad}");
         }
     }

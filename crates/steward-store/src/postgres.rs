@@ -57,9 +57,9 @@ fn redact(uri: &str) -> String {
 impl PostgresStore {
     pub async fn open(uri: &str) -> StoreResult<Self> {
         let location = redact(uri);
-        let config: tokio_postgres::Config = uri
-            .parse()
-            .map_err(|e| StoreError::InvalidArgument(format!("bad PostgreSQL URI {location}: {e}")))?;
+        let config: tokio_postgres::Config = uri.parse().map_err(|e| {
+            StoreError::InvalidArgument(format!("bad PostgreSQL URI {location}: {e}"))
+        })?;
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -194,7 +194,8 @@ fn experiment_from_row(row: &Row) -> StoreResult<Experiment> {
     })
 }
 
-const RUN_COLUMNS: &str = "r.seq, r.id, r.experiment_id, r.name, r.status, r.start_time, r.end_time";
+const RUN_COLUMNS: &str =
+    "r.seq, r.id, r.experiment_id, r.name, r.status, r.start_time, r.end_time";
 
 fn run_from_row(row: &Row) -> StoreResult<(i64, Run)> {
     let status: String = row.try_get(4)?;
@@ -438,7 +439,10 @@ async fn read_version(
         Some(row) => version_from_row(&row),
         None => {
             model_id(client, model).await?;
-            Err(StoreError::not_found("version", format!("{model}/{version}")))
+            Err(StoreError::not_found(
+                "version",
+                format!("{model}/{version}"),
+            ))
         }
     }
 }
@@ -1277,7 +1281,10 @@ impl RegistryStore for PostgresStore {
         let tx = client.transaction().await?;
         // Lock the model row: alias moves of one model are serialised, so the history's "previous" is exact.
         let id: i64 = tx
-            .query_opt("SELECT id FROM models WHERE name = $1 FOR UPDATE", &[&model])
+            .query_opt(
+                "SELECT id FROM models WHERE name = $1 FOR UPDATE",
+                &[&model],
+            )
             .await?
             .ok_or_else(|| StoreError::not_found("model", model))?
             .try_get(0)?;
@@ -1327,7 +1334,10 @@ impl RegistryStore for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let id: i64 = tx
-            .query_opt("SELECT id FROM models WHERE name = $1 FOR UPDATE", &[&model])
+            .query_opt(
+                "SELECT id FROM models WHERE name = $1 FOR UPDATE",
+                &[&model],
+            )
             .await?
             .ok_or_else(|| StoreError::not_found("model", model))?
             .try_get(0)?;

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
 
 use crate::entities::*;
 use crate::error::{StoreError, StoreResult};
@@ -254,7 +256,8 @@ fn experiment_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Experiment> 
     })
 }
 
-const RUN_COLUMNS: &str = "r.seq, r.id, r.experiment_id, r.name, r.status, r.start_time, r.end_time";
+const RUN_COLUMNS: &str =
+    "r.seq, r.id, r.experiment_id, r.name, r.status, r.start_time, r.end_time";
 
 struct RunRow {
     seq: i64,
@@ -357,7 +360,9 @@ fn dataset_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Dataset, 
     ))
 }
 
-fn finish_dataset((id, mut dataset, schema): (i64, Dataset, String)) -> StoreResult<(i64, Dataset)> {
+fn finish_dataset(
+    (id, mut dataset, schema): (i64, Dataset, String),
+) -> StoreResult<(i64, Dataset)> {
     dataset.schema = from_json(&schema)?;
     Ok((id, dataset))
 }
@@ -470,7 +475,9 @@ fn version_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawVersion> {
     ))
 }
 
-fn finish_version((mut version, signature, metrics, tags): RawVersion) -> StoreResult<ModelVersion> {
+fn finish_version(
+    (mut version, signature, metrics, tags): RawVersion,
+) -> StoreResult<ModelVersion> {
     version.signature = signature.as_deref().map(from_json).transpose()?;
     version.metrics = from_json(&metrics)?;
     version.tags = from_json(&tags)?;
@@ -491,7 +498,10 @@ fn read_version(conn: &Connection, model: &str, version: i64) -> StoreResult<Mod
         Some(raw) => finish_version(raw),
         None => {
             model_id(conn, model)?;
-            Err(StoreError::not_found("version", format!("{model}/{version}")))
+            Err(StoreError::not_found(
+                "version",
+                format!("{model}/{version}"),
+            ))
         }
     }
 }
@@ -639,7 +649,11 @@ impl TrackingStore for SqliteStore {
         filter.ensure_only("experiments", &["name"])?;
         let filter = filter.clone();
         let limit = page.effective_limit();
-        let after = page.page_token.as_deref().map(parse_int_token).transpose()?;
+        let after = page
+            .page_token
+            .as_deref()
+            .map(parse_int_token)
+            .transpose()?;
         self.with_conn(move |conn| {
             let mut conditions = Conditions::default();
             if let Some(after) = after {
@@ -870,7 +884,11 @@ impl TrackingStore for SqliteStore {
         filter.ensure_only("runs", &["name", "status", "tags", "params", "metrics"])?;
         let (experiment_ids, filter) = (experiment_ids.to_vec(), filter.clone());
         let limit = page.effective_limit();
-        let before = page.page_token.as_deref().map(parse_int_token).transpose()?;
+        let before = page
+            .page_token
+            .as_deref()
+            .map(parse_int_token)
+            .transpose()?;
         self.with_conn(move |conn| {
             let mut conditions = Conditions::default();
             if !experiment_ids.is_empty() {
@@ -1024,7 +1042,11 @@ impl TrackingStore for SqliteStore {
         filter.ensure_only("datasets", &["name"])?;
         let filter = filter.clone();
         let limit = page.effective_limit();
-        let after = page.page_token.as_deref().map(parse_int_token).transpose()?;
+        let after = page
+            .page_token
+            .as_deref()
+            .map(parse_int_token)
+            .transpose()?;
         self.with_conn(move |conn| {
             let mut conditions = Conditions::default();
             if let Some(after) = after {
@@ -1040,7 +1062,10 @@ impl TrackingStore for SqliteStore {
             );
             let mut stmt = conn.prepare(&sql)?;
             let items = stmt
-                .query_map(rusqlite::params_from_iter(conditions.values), dataset_from_row)?
+                .query_map(
+                    rusqlite::params_from_iter(conditions.values),
+                    dataset_from_row,
+                )?
                 .collect::<Result<Vec<_>, _>>()?
                 .into_iter()
                 .map(finish_dataset)
@@ -1285,7 +1310,11 @@ impl RegistryStore for SqliteStore {
         filter.ensure_only("model versions", &["tags", "metrics"])?;
         let (model, filter) = (model.to_string(), filter.clone());
         let limit = page.effective_limit();
-        let after = page.page_token.as_deref().map(parse_int_token).transpose()?;
+        let after = page
+            .page_token
+            .as_deref()
+            .map(parse_int_token)
+            .transpose()?;
         self.with_conn(move |conn| {
             let id = model_id(conn, &model)?;
             let mut conditions = Conditions::default();

@@ -125,13 +125,19 @@ async fn experiments_are_unique_named_and_paged(f: Fixture) {
     assert_eq!(names, ["exp-a", "exp-b", "exp-c", "other"]);
 
     let prefixed = store
-        .list_experiments(&Filter::parse("name LIKE 'exp-%'").unwrap(), &PageRequest::default())
+        .list_experiments(
+            &Filter::parse("name LIKE 'exp-%'").unwrap(),
+            &PageRequest::default(),
+        )
         .await
         .unwrap();
     assert_eq!(prefixed.items.len(), 3);
     assert!(matches!(
         store
-            .list_experiments(&Filter::parse("metrics.x > 1").unwrap(), &PageRequest::default())
+            .list_experiments(
+                &Filter::parse("metrics.x > 1").unwrap(),
+                &PageRequest::default()
+            )
             .await,
         Err(StoreError::InvalidArgument(_))
     ));
@@ -189,11 +195,20 @@ async fn runs_keep_params_tags_metrics_and_inputs(f: Fixture) {
         .await
         .unwrap();
     assert!(matches!(
-        store.log_params(&run.id, &tags(&[("lr", "0.2"), ("new", "x")])).await,
+        store
+            .log_params(&run.id, &tags(&[("lr", "0.2"), ("new", "x")]))
+            .await,
         Err(StoreError::Conflict(_))
     ));
     // The conflicting batch wrote nothing, not even its valid part.
-    assert!(!store.get_run(&run.id).await.unwrap().params.contains_key("new"));
+    assert!(
+        !store
+            .get_run(&run.id)
+            .await
+            .unwrap()
+            .params
+            .contains_key("new")
+    );
 
     store
         .set_run_tags(&run.id, &tags(&[("team", "search"), ("owner", "ann")]))
@@ -226,7 +241,10 @@ async fn runs_keep_params_tags_metrics_and_inputs(f: Fixture) {
     // A NaN anywhere rejects the whole batch.
     assert!(matches!(
         store
-            .log_metrics(&run.id, &[metric("acc", 0.99, 5, 500), metric("acc", f64::NAN, 6, 600)])
+            .log_metrics(
+                &run.id,
+                &[metric("acc", 0.99, 5, 500), metric("acc", f64::NAN, 6, 600)]
+            )
             .await,
         Err(StoreError::InvalidArgument(_))
     ));
@@ -234,7 +252,13 @@ async fn runs_keep_params_tags_metrics_and_inputs(f: Fixture) {
     let steps: Vec<(i64, f64)> = history.iter().map(|m| (m.step, m.value)).collect();
     assert_eq!(steps, [(0, 0.9), (1, 0.7), (1, 0.95), (2, 0.5)]);
     assert_eq!(store.metric_history(&run.id, "acc").await.unwrap().len(), 1);
-    assert!(store.metric_history(&run.id, "absent").await.unwrap().is_empty());
+    assert!(
+        store
+            .metric_history(&run.id, "absent")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let dataset = store
         .register_dataset(
@@ -252,8 +276,14 @@ async fn runs_keep_params_tags_metrics_and_inputs(f: Fixture) {
         name: dataset.name.clone(),
         version: dataset.version,
     };
-    store.log_inputs(&run.id, &[reference.clone()]).await.unwrap();
-    store.log_inputs(&run.id, &[reference.clone()]).await.unwrap();
+    store
+        .log_inputs(&run.id, &[reference.clone()])
+        .await
+        .unwrap();
+    store
+        .log_inputs(&run.id, &[reference.clone()])
+        .await
+        .unwrap();
     assert_not_found(
         store
             .log_inputs(
@@ -275,10 +305,7 @@ async fn runs_keep_params_tags_metrics_and_inputs(f: Fixture) {
     assert!(finished.end_time.is_some());
     let fetched = store.get_run(&run.id).await.unwrap();
     assert_eq!(fetched, finished);
-    assert_eq!(
-        fetched.params,
-        tags(&[("depth", "3"), ("lr", "0.1")])
-    );
+    assert_eq!(fetched.params, tags(&[("depth", "3"), ("lr", "0.1")]));
     assert_eq!(fetched.tags, tags(&[("owner", "ann"), ("team", "search")]));
     assert_eq!(fetched.metrics.get("loss"), Some(&0.5));
     assert_eq!(fetched.metrics.get("acc"), Some(&0.8));
@@ -290,7 +317,10 @@ async fn runs_keep_params_tags_metrics_and_inputs(f: Fixture) {
         store.set_run_tags("no-such-run", &Tags::new()).await,
         store.log_metrics("no-such-run", &[]).await,
         store.log_inputs("no-such-run", &[]).await,
-        store.metric_history("no-such-run", "loss").await.map(|_| ()),
+        store
+            .metric_history("no-such-run", "loss")
+            .await
+            .map(|_| ()),
         store
             .set_run_status("no-such-run", RunStatus::Failed, &audit())
             .await
@@ -343,7 +373,10 @@ async fn search_runs_filters_and_pages_stably(f: Fixture) {
     assert_eq!(count_runs(&store, "", &[b.id]).await, 5);
     assert_eq!(count_runs(&store, "", &[a.id, b.id]).await, 25);
     assert_eq!(count_runs(&store, "metrics.accuracy > 0.5", &[]).await, 12);
-    assert_eq!(count_runs(&store, "metrics.accuracy >= 0.52", &[]).await, 12);
+    assert_eq!(
+        count_runs(&store, "metrics.accuracy >= 0.52", &[]).await,
+        12
+    );
     assert_eq!(count_runs(&store, "metrics.accuracy < 0.2", &[]).await, 5);
     assert_eq!(count_runs(&store, "metrics.accuracy = 0.2", &[]).await, 1);
     assert_eq!(count_runs(&store, "metrics.accuracy != 0.2", &[]).await, 24);
@@ -354,7 +387,12 @@ async fn search_runs_filters_and_pages_stably(f: Fixture) {
     assert_eq!(count_runs(&store, "name LIKE 'odd-%'", &[]).await, 12);
     assert_eq!(count_runs(&store, "name = 'odd-1'", &[]).await, 1);
     assert_eq!(
-        count_runs(&store, "tags.parity = 'even' and metrics.accuracy > 0.5", &[a.id]).await,
+        count_runs(
+            &store,
+            "tags.parity = 'even' and metrics.accuracy > 0.5",
+            &[a.id]
+        )
+        .await,
         5
     );
 
@@ -362,10 +400,7 @@ async fn search_runs_filters_and_pages_stably(f: Fixture) {
     let mut seen = Vec::new();
     let mut page = PageRequest::first(7);
     loop {
-        let result = store
-            .search_runs(&[], &Filter::all(), &page)
-            .await
-            .unwrap();
+        let result = store.search_runs(&[], &Filter::all(), &page).await.unwrap();
         for run in &result.items {
             assert!(run.metrics.contains_key("accuracy"));
             assert!(run.params.contains_key("seed"));
@@ -382,7 +417,11 @@ async fn search_runs_filters_and_pages_stably(f: Fixture) {
 
 async fn count_runs(store: &Arc<dyn Store>, filter: &str, experiments: &[i64]) -> usize {
     store
-        .search_runs(experiments, &Filter::parse(filter).unwrap(), &PageRequest::first(1000))
+        .search_runs(
+            experiments,
+            &Filter::parse(filter).unwrap(),
+            &PageRequest::first(1000),
+        )
         .await
         .unwrap()
         .items
@@ -436,7 +475,10 @@ async fn datasets_are_versioned_by_content(f: Fixture) {
     assert_eq!(rest.items.len(), 1);
     assert_eq!(rest.next_page_token, None);
     let wines = store
-        .list_datasets(&Filter::parse("name = 'wine'").unwrap(), &PageRequest::default())
+        .list_datasets(
+            &Filter::parse("name = 'wine'").unwrap(),
+            &PageRequest::default(),
+        )
         .await
         .unwrap();
     assert_eq!(wines.items.len(), 2);
@@ -464,16 +506,25 @@ async fn models_and_versions_are_immutable_and_numbered(f: Fixture) {
     assert!(model.aliases.is_empty());
     assert_eq!(model.tags, tags(&[("team", "bio")]));
     assert!(matches!(
-        store.create_model("iris", None, &Tags::new(), &audit()).await,
+        store
+            .create_model("iris", None, &Tags::new(), &audit())
+            .await,
         Err(StoreError::AlreadyExists { .. })
     ));
     assert!(matches!(
-        store.create_model("iris/1", None, &Tags::new(), &audit()).await,
+        store
+            .create_model("iris/1", None, &Tags::new(), &audit())
+            .await,
         Err(StoreError::InvalidName { .. })
     ));
     for name in ["iris-b", "wine", "zeta"] {
         store
-            .create_model(name, None, &tags(&[("team", if name == "wine" { "bio" } else { "ops" })]), &audit())
+            .create_model(
+                name,
+                None,
+                &tags(&[("team", if name == "wine" { "bio" } else { "ops" })]),
+                &audit(),
+            )
             .await
             .unwrap();
     }
@@ -524,7 +575,10 @@ async fn models_and_versions_are_immutable_and_numbered(f: Fixture) {
         .unwrap();
     assert_eq!(v1.version, 1);
     assert_eq!(v1.source_run.as_deref(), Some(run.id.as_str()));
-    assert_eq!(v1.dataset.as_ref().map(|d| d.name.as_str()), Some("iris-data"));
+    assert_eq!(
+        v1.dataset.as_ref().map(|d| d.name.as_str()),
+        Some("iris-data")
+    );
     let v2 = store
         .create_model_version(
             &NewModelVersion {
@@ -540,12 +594,17 @@ async fn models_and_versions_are_immutable_and_numbered(f: Fixture) {
     assert_eq!(v2.version, 2);
     assert_eq!(v2.parent_version, Some(1));
     assert_eq!(store.get_model_version("iris", 1).await.unwrap(), v1);
-    assert_eq!(store.get_model("iris").await.unwrap().latest_version, Some(2));
+    assert_eq!(
+        store.get_model("iris").await.unwrap().latest_version,
+        Some(2)
+    );
 
     assert_not_found(store.get_model_version("iris", 3).await, "version 3");
     assert_not_found(store.get_model_version("nope", 1).await, "unknown model");
     assert_not_found(
-        store.create_model_version(&new_version("nope"), &audit()).await,
+        store
+            .create_model_version(&new_version("nope"), &audit())
+            .await,
         "version of unknown model",
     );
     assert_not_found(
@@ -610,13 +669,19 @@ async fn models_and_versions_are_immutable_and_numbered(f: Fixture) {
     );
 
     let bio = store
-        .list_models(&Filter::parse("tags.team = 'bio'").unwrap(), &PageRequest::default())
+        .list_models(
+            &Filter::parse("tags.team = 'bio'").unwrap(),
+            &PageRequest::default(),
+        )
         .await
         .unwrap();
     let names: Vec<_> = bio.items.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, ["iris", "wine"]);
     let prefixed = store
-        .list_models(&Filter::parse("name LIKE 'iris%'").unwrap(), &PageRequest::default())
+        .list_models(
+            &Filter::parse("name LIKE 'iris%'").unwrap(),
+            &PageRequest::default(),
+        )
         .await
         .unwrap();
     assert_eq!(prefixed.items.len(), 2);
@@ -689,9 +754,16 @@ async fn aliases_move_atomically_with_history(f: Fixture) {
         .await
         .unwrap();
     assert_eq!(moved.previous_version, Some(1));
-    store.set_alias("iris", "staging", 2, &audit()).await.unwrap();
+    store
+        .set_alias("iris", "staging", 2, &audit())
+        .await
+        .unwrap();
     assert_eq!(
-        store.resolve_alias("iris", "production").await.unwrap().version,
+        store
+            .resolve_alias("iris", "production")
+            .await
+            .unwrap()
+            .version,
         3
     );
     let model = store.get_model("iris").await.unwrap();
@@ -713,7 +785,11 @@ async fn aliases_move_atomically_with_history(f: Fixture) {
         Err(StoreError::InvalidName { .. })
     ));
     assert_eq!(
-        store.resolve_alias("iris", "production").await.unwrap().version,
+        store
+            .resolve_alias("iris", "production")
+            .await
+            .unwrap()
+            .version,
         3,
         "a failed move changed the alias"
     );
@@ -724,7 +800,10 @@ async fn aliases_move_atomically_with_history(f: Fixture) {
         .unwrap();
     assert_eq!(deleted.version, None);
     assert_eq!(deleted.previous_version, Some(2));
-    assert_not_found(store.resolve_alias("iris", "staging").await, "deleted alias");
+    assert_not_found(
+        store.resolve_alias("iris", "staging").await,
+        "deleted alias",
+    );
     assert_not_found(
         store.delete_alias("iris", "staging", &audit()).await,
         "deleting a deleted alias",
@@ -746,7 +825,10 @@ async fn aliases_move_atomically_with_history(f: Fixture) {
     assert_eq!(everything.len(), 4);
     assert_eq!(everything[3].alias, "staging");
     assert_eq!(everything[3].version, None);
-    assert_not_found(store.alias_history("nope", None).await, "history of unknown model");
+    assert_not_found(
+        store.alias_history("nope", None).await,
+        "history of unknown model",
+    );
 }
 
 async fn deleting_a_model_with_aliases_needs_force(f: Fixture) {
@@ -776,7 +858,10 @@ async fn deleting_a_model_with_aliases_needs_force(f: Fixture) {
     store.delete_model("drop", true, &audit()).await.unwrap();
     assert_not_found(store.get_model("drop").await, "deleted model");
     assert_not_found(store.get_model_version("drop", 1).await, "deleted version");
-    assert_not_found(store.delete_model("drop", true, &audit()).await, "deleted twice");
+    assert_not_found(
+        store.delete_model("drop", true, &audit()).await,
+        "deleted twice",
+    );
     // The name can be reused; numbering starts again.
     store
         .create_model("drop", None, &Tags::new(), &audit())
@@ -790,7 +875,11 @@ async fn deleting_a_model_with_aliases_needs_force(f: Fixture) {
     // A model without aliases is deleted without force; others are untouched.
     store.delete_model("drop", false, &audit()).await.unwrap();
     assert_eq!(
-        store.resolve_alias("keep", "production").await.unwrap().version,
+        store
+            .resolve_alias("keep", "production")
+            .await
+            .unwrap()
+            .version,
         1
     );
 }
@@ -841,10 +930,18 @@ async fn every_write_emits_an_event_in_order(f: Fixture) {
         .await
         .unwrap();
     store
-        .set_alias("m", "production", 1, &Audit::new("ann").with_reason("go live"))
+        .set_alias(
+            "m",
+            "production",
+            1,
+            &Audit::new("ann").with_reason("go live"),
+        )
         .await
         .unwrap();
-    store.delete_alias("m", "production", &audit()).await.unwrap();
+    store
+        .delete_alias("m", "production", &audit())
+        .await
+        .unwrap();
     store.delete_model("m", false, &audit()).await.unwrap();
     let custom = store
         .append_event(
@@ -856,7 +953,12 @@ async fn every_write_emits_an_event_in_order(f: Fixture) {
         .await
         .unwrap();
     // A failed write emits nothing.
-    assert!(store.create_model("m!", None, &Tags::new(), &audit()).await.is_err());
+    assert!(
+        store
+            .create_model("m!", None, &Tags::new(), &audit())
+            .await
+            .is_err()
+    );
 
     let events = store.events_after(start, 100).await.unwrap();
     let kinds: Vec<_> = events.iter().map(|e| e.kind.as_str()).collect();
@@ -952,7 +1054,11 @@ async fn sqlite_refuses_foreign_and_newer_databases() {
     // Refusing wrote nothing into the foreign database.
     let tables: i64 = rusqlite::Connection::open(&foreign)
         .unwrap()
-        .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(tables, 1);
 
