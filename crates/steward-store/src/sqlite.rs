@@ -579,10 +579,6 @@ fn json_path(key: &str) -> SqlValue {
     SqlValue::Text(format!("$.\"{key}\""))
 }
 
-fn check_tags_and_params(params_: &Tags, kind: &'static str) -> StoreResult<()> {
-    validate_tags(kind, params_.iter())
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 
 #[async_trait]
@@ -680,8 +676,8 @@ impl TrackingStore for SqliteStore {
         if let Some(name) = &run.name {
             validate_name("run", name)?;
         }
-        check_tags_and_params(&run.params, "param")?;
-        check_tags_and_params(&run.tags, "tag")?;
+        validate_tags("param", run.params.iter())?;
+        validate_tags("tag", run.tags.iter())?;
         let (new_run, audit) = (run.clone(), audit.clone());
         self.write(move |tx| {
             let exists: bool = tx.query_row(
@@ -759,7 +755,7 @@ impl TrackingStore for SqliteStore {
     }
 
     async fn log_params(&self, run_id: &str, params_: &Tags) -> StoreResult<()> {
-        check_tags_and_params(params_, "param")?;
+        validate_tags("param", params_.iter())?;
         let (run_id, params_) = (run_id.to_string(), params_.clone());
         self.write(move |tx| {
             let seq = run_seq(tx, &run_id)?;
@@ -790,7 +786,7 @@ impl TrackingStore for SqliteStore {
     }
 
     async fn set_run_tags(&self, run_id: &str, tags: &Tags) -> StoreResult<()> {
-        check_tags_and_params(tags, "tag")?;
+        validate_tags("tag", tags.iter())?;
         let (run_id, tags) = (run_id.to_string(), tags.clone());
         self.write(move |tx| {
             let seq = run_seq(tx, &run_id)?;
@@ -935,8 +931,8 @@ impl TrackingStore for SqliteStore {
             let raw = stmt
                 .query_map(rusqlite::params_from_iter(conditions.values), run_from_row)?
                 .collect::<Result<Vec<_>, _>>()?;
-            let mut rows = raw.into_iter().map(finish_run_row).collect::<StoreResult<Vec<_>>>()?;
-            let page = paginate(std::mem::take(&mut rows), limit, |row| row.seq.to_string());
+            let rows = raw.into_iter().map(finish_run_row).collect::<StoreResult<Vec<_>>>()?;
+            let page = paginate(rows, limit, |row| row.seq.to_string());
             let mut rows = page.items;
             load_run_details(conn, &mut rows)?;
             Ok(Page {

@@ -6,10 +6,16 @@ use crate::error::StoreResult;
 /// `postgres://steward:steward@127.0.0.1:5432/steward_test`. CI sets it; without it PostgreSQL tests are skipped.
 pub const POSTGRES_URL_VAR: &str = "STEWARD_TEST_POSTGRES_URL";
 
+/// Set (CI sets it) to make a missing PostgreSQL a test failure instead of a skip.
+pub const REQUIRE_POSTGRES_VAR: &str = "STEWARD_REQUIRE_POSTGRES";
+
 /// The PostgreSQL server for tests, or `None` (after saying so on stderr) when it is not configured.
 pub fn postgres_url(test: &str) -> Option<String> {
     match std::env::var(POSTGRES_URL_VAR) {
         Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os(REQUIRE_POSTGRES_VAR).is_some() => {
+            panic!("{test}: {REQUIRE_POSTGRES_VAR} is set but {POSTGRES_URL_VAR} is not")
+        }
         _ => {
             eprintln!("SKIPPED {test} on PostgreSQL: {POSTGRES_URL_VAR} is not set");
             None

@@ -277,11 +277,11 @@ async fn runs_keep_params_tags_metrics_and_inputs(f: Fixture) {
         version: dataset.version,
     };
     store
-        .log_inputs(&run.id, &[reference.clone()])
+        .log_inputs(&run.id, std::slice::from_ref(&reference))
         .await
         .unwrap();
     store
-        .log_inputs(&run.id, &[reference.clone()])
+        .log_inputs(&run.id, std::slice::from_ref(&reference))
         .await
         .unwrap();
     assert_not_found(
