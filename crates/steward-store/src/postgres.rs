@@ -809,7 +809,7 @@ impl TrackingStore for PostgresStore {
         client
             .query(
                 "SELECT key, value, step, timestamp FROM metrics WHERE run_seq = $1 AND key = $2
-                 ORDER BY step, timestamp, id",
+                 ORDER BY step, timestamp",
                 &[&seq, &key],
             )
             .await?

@@ -854,7 +854,7 @@ impl TrackingStore for SqliteStore {
             let seq = run_seq(conn, &run_id)?;
             let mut stmt = conn.prepare_cached(
                 "SELECT key, value, step, timestamp FROM metrics WHERE run_seq = ?1 AND key = ?2
-                 ORDER BY step, timestamp, rowid",
+                 ORDER BY step, timestamp",
             )?;
             let history = stmt
                 .query_map(params![seq, key], |row| {

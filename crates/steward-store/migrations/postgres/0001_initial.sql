@@ -41,8 +41,7 @@ CREATE TABLE metrics (
     key       TEXT NOT NULL,
     value     DOUBLE PRECISION NOT NULL,
     step      BIGINT NOT NULL,
-    timestamp BIGINT NOT NULL,
-    id        BIGSERIAL PRIMARY KEY
+    timestamp BIGINT NOT NULL
 );
 CREATE INDEX metrics_by_run_key ON metrics (run_seq, key, step);
 
