@@ -148,6 +148,8 @@ impl PostgresStore {
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers shared by the trait implementations
 
+/// Appends an event. Must be the last statement of its transaction: it takes the global event lock, which is
+/// held until commit, so anything after it would serialise every writer behind it.
 async fn insert_event(
     client: &impl GenericClient,
     kind: &str,
@@ -649,6 +651,7 @@ impl TrackingStore for PostgresStore {
             )
             .await?;
         }
+        let created = read_run(&tx, &id).await?;
         insert_event(
             &tx,
             event_kind::RUN_CREATED,
@@ -657,7 +660,6 @@ impl TrackingStore for PostgresStore {
             audit,
         )
         .await?;
-        let created = read_run(&tx, &id).await?;
         tx.commit().await?;
         Ok(created)
     }
@@ -682,6 +684,7 @@ impl TrackingStore for PostgresStore {
             &[&status.as_str(), &end_time, &seq],
         )
         .await?;
+        let run = read_run(&tx, run_id).await?;
         insert_event(
             &tx,
             event_kind::RUN_STATUS_CHANGED,
@@ -690,7 +693,6 @@ impl TrackingStore for PostgresStore {
             audit,
         )
         .await?;
-        let run = read_run(&tx, run_id).await?;
         tx.commit().await?;
         Ok(run)
     }
@@ -1042,6 +1044,7 @@ impl RegistryStore for PostgresStore {
         if inserted == 0 {
             return Err(StoreError::already_exists("model", name));
         }
+        let (_, model) = read_model(&tx, name).await?;
         insert_event(
             &tx,
             event_kind::MODEL_CREATED,
@@ -1050,7 +1053,6 @@ impl RegistryStore for PostgresStore {
             audit,
         )
         .await?;
-        let (_, model) = read_model(&tx, name).await?;
         tx.commit().await?;
         Ok(model)
     }
@@ -1209,6 +1211,7 @@ impl RegistryStore for PostgresStore {
             ],
         )
         .await?;
+        let created = read_version(&tx, &version.model, number).await?;
         insert_event(
             &tx,
             event_kind::VERSION_REGISTERED,
@@ -1217,7 +1220,6 @@ impl RegistryStore for PostgresStore {
             audit,
         )
         .await?;
-        let created = read_version(&tx, &version.model, number).await?;
         tx.commit().await?;
         Ok(created)
     }
