@@ -1,0 +1,14 @@
+//! Steward's learning engine. It knows numbers, not storage or HTTP: tabular datasets, data-quality checks,
+//! reproducible splits, preprocessing, training algorithms and evaluation metrics. Pure functions over column
+//! data; deterministic for a given seed.
+
+pub mod dataset;
+pub mod error;
+pub mod linear;
+pub mod matrix;
+pub mod metrics;
+pub mod rng;
+pub mod tree;
+
+pub use error::{MlError, MlResult};
+pub use matrix::{Matrix, Probabilities};

@@ -1,0 +1,1 @@
+//! Linear models: least squares, ridge, and L2-regularised logistic regression.

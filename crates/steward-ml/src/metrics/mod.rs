@@ -1,0 +1,1 @@
+//! Evaluation metrics, equal to scikit-learn's on the same inputs.

@@ -1,0 +1,1 @@
+//! Decision trees, random forests and gradient-boosted trees with histogram-based split finding.
