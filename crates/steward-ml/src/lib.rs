@@ -7,7 +7,10 @@ pub mod error;
 pub mod linear;
 pub mod matrix;
 pub mod metrics;
+pub mod preprocess;
+pub mod quality;
 pub mod rng;
+pub mod split;
 pub mod tree;
 
 pub use error::{MlError, MlResult};
