@@ -373,7 +373,9 @@ async fn bench_search(
         let reference_p50 = percentile(&reference_timings, 0.5);
         measures.push(Measure {
             backend,
-            what: format!("search {runs} runs, `metrics.accuracy > {selectivity}` ({label}), page of 100"),
+            what: format!(
+                "search {runs} runs, `metrics.accuracy > {selectivity}` ({label}), page of 100"
+            ),
             steward: format!("p50 {p50:.2?}, p95 {p95:.2?}"),
             reference: format!("p50 {reference_p50:.2?} for a page of 1"),
             ratio: p50.as_secs_f64() / reference_p50.as_secs_f64(),
@@ -429,7 +431,10 @@ fn main() {
         measures.extend(
             bench_backend(
                 "SQLite",
-                format!("sqlite://{}", sqlite_dir.path().join("steward.db").display()),
+                format!(
+                    "sqlite://{}",
+                    sqlite_dir.path().join("steward.db").display()
+                ),
                 Raw::Sqlite(sqlite_dir.path().join("reference.db")),
                 sqlite_dir.path(),
             )
@@ -448,13 +453,20 @@ fn main() {
                     .unwrap();
                 let dir = tempfile::tempdir().unwrap();
                 measures.extend(
-                    bench_backend("PostgreSQL", store_uri, Raw::Postgres(reference_uri), dir.path())
-                        .await,
+                    bench_backend(
+                        "PostgreSQL",
+                        store_uri,
+                        Raw::Postgres(reference_uri),
+                        dir.path(),
+                    )
+                    .await,
                 );
             }
             None => eprintln!("PostgreSQL skipped: set STEWARD_BENCH_POSTGRES_URL"),
         }
-        println!("| backend | measure | Steward | reference (same run) | Steward / reference | target |");
+        println!(
+            "| backend | measure | Steward | reference (same run) | Steward / reference | target |"
+        );
         println!("|---|---|---|---|---|---|");
         for m in &measures {
             println!(
