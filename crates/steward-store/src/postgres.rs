@@ -755,9 +755,6 @@ impl TrackingStore for PostgresStore {
             return Ok(());
         }
         let latest = latest_per_key(metrics);
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let seq = run_seq(&tx, run_id).await?;
         fn columns(batch: &[Metric]) -> (Vec<&str>, Vec<f64>, Vec<i64>, Vec<i64>) {
             (
                 batch.iter().map(|m| m.key.as_str()).collect::<Vec<_>>(),
@@ -767,24 +764,50 @@ impl TrackingStore for PostgresStore {
             )
         }
         let (keys, values, steps, timestamps) = columns(metrics);
-        tx.execute(
-            "INSERT INTO metrics (run_seq, key, value, step, timestamp)
-             SELECT $1, * FROM UNNEST($2::text[], $3::float8[], $4::int8[], $5::int8[])",
-            &[&seq, &keys, &values, &steps, &timestamps],
-        )
-        .await?;
-        let (keys, values, steps, timestamps) = columns(&latest);
-        tx.execute(
-            "INSERT INTO latest_metrics (run_seq, key, value, step, timestamp)
-             SELECT $1, * FROM UNNEST($2::text[], $3::float8[], $4::int8[], $5::int8[])
-             ON CONFLICT (run_seq, key) DO UPDATE SET
-               value = excluded.value, step = excluded.step, timestamp = excluded.timestamp
-             WHERE excluded.step > latest_metrics.step
-                OR (excluded.step = latest_metrics.step AND excluded.timestamp >= latest_metrics.timestamp)",
-            &[&seq, &keys, &values, &steps, &timestamps],
-        )
-        .await?;
-        tx.commit().await?;
+        let (latest_keys, latest_values, latest_steps, latest_timestamps) = columns(&latest);
+        // One statement, so one round trip and its own transaction: the history rows and the latest values are
+        // written together or not at all. A run that does not exist matches no row in `r`, so nothing is written.
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                "WITH r AS (SELECT seq FROM runs WHERE id = $1),
+                 history AS (
+                     INSERT INTO metrics (run_seq, key, value, step, timestamp)
+                     SELECT r.seq, m.key, m.value, m.step, m.timestamp
+                     FROM r, UNNEST($2::text[], $3::float8[], $4::int8[], $5::int8[]) AS m(key, value, step, timestamp)
+                 ),
+                 latest AS (
+                     INSERT INTO latest_metrics (run_seq, key, value, step, timestamp)
+                     SELECT r.seq, m.key, m.value, m.step, m.timestamp
+                     FROM r, UNNEST($6::text[], $7::float8[], $8::int8[], $9::int8[]) AS m(key, value, step, timestamp)
+                     ON CONFLICT (run_seq, key) DO UPDATE SET
+                       value = excluded.value, step = excluded.step, timestamp = excluded.timestamp
+                     WHERE excluded.step > latest_metrics.step
+                        OR (excluded.step = latest_metrics.step AND excluded.timestamp >= latest_metrics.timestamp)
+                 )
+                 SELECT count(*) FROM r",
+            )
+            .await?;
+        let runs: i64 = client
+            .query_one(
+                &statement,
+                &[
+                    &run_id,
+                    &keys,
+                    &values,
+                    &steps,
+                    &timestamps,
+                    &latest_keys,
+                    &latest_values,
+                    &latest_steps,
+                    &latest_timestamps,
+                ],
+            )
+            .await?
+            .try_get(0)?;
+        if runs == 0 {
+            return Err(StoreError::not_found("run", run_id));
+        }
         Ok(())
     }
 

@@ -27,6 +27,8 @@ use crate::{EventStore, RegistryStore, SCHEMA_VERSION, Store, TrackingStore, par
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 const POOL_KEEP: usize = 8;
+/// Up to this many runs matching a metric clause, search starts from the metric index (see `search_runs`).
+const SELECTIVE_METRIC_MATCHES: i64 = 5_000;
 
 const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_initial.sql")];
 
@@ -922,14 +924,44 @@ impl TrackingStore for SqliteStore {
                     Clause::NameEquals(_) | Clause::NamePrefix(_) => {}
                 }
             }
+            // SQLite's planner cannot know how selective a metric range is. Newest-first order makes it scan
+            // runs backwards and test each; when the first metric clause matches few runs, start from the
+            // metric index instead (CROSS JOIN fixes the join order) and sort the few matches.
+            let mut from = "runs r".to_string();
+            let mut values = Vec::new();
+            if let Some((key, op, value)) = filter.clauses.iter().find_map(|c| match c {
+                Clause::Metric { key, op, value } if *op != crate::filter::CmpOp::Ne => {
+                    Some((key, op, value))
+                }
+                _ => None,
+            }) {
+                let matching: i64 = conn.query_row(
+                    &format!(
+                        "SELECT count(*) FROM (SELECT 1 FROM latest_metrics WHERE key = ?1 AND value {} ?2 LIMIT ?3)",
+                        op.sql()
+                    ),
+                    params![key, value, SELECTIVE_METRIC_MATCHES + 1],
+                    |row| row.get(0),
+                )?;
+                if matching <= SELECTIVE_METRIC_MATCHES {
+                    from = format!(
+                        "(SELECT run_seq FROM latest_metrics WHERE key = ? AND value {} ?) selected \
+                         CROSS JOIN runs r ON r.seq = selected.run_seq",
+                        op.sql()
+                    );
+                    values.push(SqlValue::Text(key.clone()));
+                    values.push(SqlValue::Real(*value));
+                }
+            }
+            values.extend(conditions.values);
             let sql = format!(
-                "SELECT {RUN_COLUMNS} FROM runs r WHERE 1 = 1{} ORDER BY r.seq DESC LIMIT {}",
+                "SELECT {RUN_COLUMNS} FROM {from} WHERE 1 = 1{} ORDER BY r.seq DESC LIMIT {}",
                 conditions.sql,
                 limit + 1
             );
             let mut stmt = conn.prepare_cached(&sql)?;
             let raw = stmt
-                .query_map(rusqlite::params_from_iter(conditions.values), run_from_row)?
+                .query_map(rusqlite::params_from_iter(values), run_from_row)?
                 .collect::<Result<Vec<_>, _>>()?;
             let rows = raw.into_iter().map(finish_run_row).collect::<StoreResult<Vec<_>>>()?;
             let page = paginate(rows, limit, |row| row.seq.to_string());
