@@ -2,7 +2,7 @@
 # Starts the machine's PostgreSQL 15 cluster and creates the role and database the tests use.
 # Prints the URL to export as STEWARD_TEST_POSTGRES_URL.
 set -euo pipefail
-pg_ctlcluster 15 main start 2>/dev/null || pg_ctlcluster 15 main status >/dev/null
+pg_ctlcluster 15 main start >/dev/null 2>&1 || pg_ctlcluster 15 main status >/dev/null
 for _ in $(seq 1 30); do
   runuser -u postgres -- pg_isready -q && break
   sleep 0.5
