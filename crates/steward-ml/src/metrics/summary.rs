@@ -1,0 +1,237 @@
+//! [`ClassificationMetrics`]: every headline classification metric of one evaluation, computed in one call from
+//! labels (and, optionally, class probabilities), serializable, and flattenable into named numbers for
+//! recording as run metrics.
+
+use serde::Serialize;
+
+use super::classification::{
+    Average, ConfusionMatrix, UndefinedMetric, ZeroDivision, balanced_accuracy, check_class_names,
+    prf_from_matrix,
+};
+use super::log_loss::log_loss;
+use super::ranking::{OvrAverage, average_precision, defined_binary_auc, defined_ovr_auc};
+use super::report::ClassificationReport;
+use crate::error::{MlResult, invalid_param};
+use crate::matrix::Matrix;
+
+/// Headline classification metrics. Precision / recall / F1 use [`ZeroDivision::Warn`] unless computed with
+/// [`ClassificationMetrics::compute_with`]; ill-defined cases are listed in `warnings`.
+///
+/// Probability-based values are `None` without probabilities or where they are undefined: ROC AUC when `y_true`
+/// holds a single class (and, for the macro average, when some class never occurs in `y_true`). For two classes
+/// `roc_auc` and `average_precision` rank by the probability of class index 1; for more, `roc_auc` is the
+/// one-vs-rest macro average and `roc_auc_weighted` the support-weighted one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClassificationMetrics {
+    pub n_samples: usize,
+    pub class_names: Vec<String>,
+    pub accuracy: f64,
+    pub balanced_accuracy: f64,
+    pub precision_macro: f64,
+    pub recall_macro: f64,
+    pub f1_macro: f64,
+    pub precision_weighted: f64,
+    pub recall_weighted: f64,
+    pub f1_weighted: f64,
+    pub roc_auc: Option<f64>,
+    pub roc_auc_weighted: Option<f64>,
+    pub average_precision: Option<f64>,
+    pub log_loss: Option<f64>,
+    pub confusion_matrix: ConfusionMatrix,
+    /// scikit-learn's `output_dict=True` form.
+    pub report: ClassificationReport,
+    /// scikit-learn's printed form (`digits=2`).
+    pub report_text: String,
+    pub warnings: Vec<UndefinedMetric>,
+}
+
+impl ClassificationMetrics {
+    /// Computes every metric with scikit-learn's default `zero_division` ([`ZeroDivision::Warn`]).
+    /// `probabilities`, if given, has one row per sample and one column per class name.
+    pub fn compute(
+        y_true: &[usize],
+        y_pred: &[usize],
+        probabilities: Option<&Matrix>,
+        class_names: &[String],
+    ) -> MlResult<Self> {
+        Self::compute_with(
+            y_true,
+            y_pred,
+            probabilities,
+            class_names,
+            ZeroDivision::Warn,
+        )
+    }
+
+    /// As [`compute`](Self::compute), choosing what ill-defined precision / recall / F1 become.
+    pub fn compute_with(
+        y_true: &[usize],
+        y_pred: &[usize],
+        probabilities: Option<&Matrix>,
+        class_names: &[String],
+        zero_division: ZeroDivision,
+    ) -> MlResult<Self> {
+        let n_classes = class_names.len();
+        if n_classes == 0 {
+            return Err(invalid_param(
+                "no class names given: pass one name per class, in label order",
+            ));
+        }
+        let confusion_matrix = ConfusionMatrix::compute(y_true, y_pred, n_classes)?;
+        check_class_names(class_names, n_classes)?;
+        let macro_scores = prf_from_matrix(&confusion_matrix, Average::Macro, zero_division)?;
+        let weighted = prf_from_matrix(&confusion_matrix, Average::Weighted, zero_division)?;
+        let report = ClassificationReport::from_confusion_matrix(
+            &confusion_matrix,
+            class_names,
+            zero_division,
+        )?;
+        let report_text = report.text(2);
+
+        let (mut roc_auc, mut roc_auc_weighted, mut average_precision_value, mut log_loss_value) =
+            (None, None, None, None);
+        if let Some(probabilities) = probabilities {
+            if probabilities.n_cols() != n_classes {
+                return Err(invalid_param(format!(
+                    "probabilities have {} columns but there are {n_classes} class names; pass one column per class",
+                    probabilities.n_cols()
+                )));
+            }
+            log_loss_value = Some(log_loss(y_true, probabilities)?);
+            if n_classes == 2 {
+                let positive_scores = probabilities.column(1);
+                roc_auc = defined_binary_auc(y_true, &positive_scores)?;
+                roc_auc_weighted = roc_auc;
+                average_precision_value = Some(average_precision(y_true, &positive_scores)?);
+            } else {
+                roc_auc = defined_ovr_auc(y_true, probabilities, OvrAverage::Macro)?;
+                roc_auc_weighted = defined_ovr_auc(y_true, probabilities, OvrAverage::Weighted)?;
+            }
+        }
+
+        Ok(ClassificationMetrics {
+            n_samples: y_true.len(),
+            class_names: class_names.to_vec(),
+            accuracy: report.accuracy,
+            balanced_accuracy: balanced_accuracy(y_true, y_pred)?,
+            precision_macro: macro_scores.precision,
+            recall_macro: macro_scores.recall,
+            f1_macro: macro_scores.f1,
+            precision_weighted: weighted.precision,
+            recall_weighted: weighted.recall,
+            f1_weighted: weighted.f1,
+            roc_auc,
+            roc_auc_weighted,
+            average_precision: average_precision_value,
+            log_loss: log_loss_value,
+            confusion_matrix,
+            warnings: report.warnings.clone(),
+            report,
+            report_text,
+        })
+    }
+
+    /// The headline numbers to record as run metrics: `accuracy`, `balanced_accuracy`, `precision_macro`,
+    /// `recall_macro`, `f1_macro`, `precision_weighted`, `recall_weighted`, `f1_weighted`, then `roc_auc`,
+    /// `roc_auc_weighted`, `average_precision` and `log_loss` where defined. NaN values (possible only with
+    /// [`ZeroDivision::NaN`]) are left out, since a run metric must be a number.
+    pub fn headline(&self) -> Vec<(String, f64)> {
+        let always = [
+            ("accuracy", Some(self.accuracy)),
+            ("balanced_accuracy", Some(self.balanced_accuracy)),
+            ("precision_macro", Some(self.precision_macro)),
+            ("recall_macro", Some(self.recall_macro)),
+            ("f1_macro", Some(self.f1_macro)),
+            ("precision_weighted", Some(self.precision_weighted)),
+            ("recall_weighted", Some(self.recall_weighted)),
+            ("f1_weighted", Some(self.f1_weighted)),
+            ("roc_auc", self.roc_auc),
+            ("roc_auc_weighted", self.roc_auc_weighted),
+            ("average_precision", self.average_precision),
+            ("log_loss", self.log_loss),
+        ];
+        always
+            .into_iter()
+            .filter_map(|(name, value)| {
+                value.filter(|v| !v.is_nan()).map(|v| (name.to_string(), v))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|name| name.to_string()).collect()
+    }
+
+    #[test]
+    fn binary_metrics_with_probabilities() {
+        let y_true = [0, 0, 1, 1];
+        let y_pred = [0, 1, 1, 1];
+        let probabilities = Matrix::from_rows(&[
+            vec![0.9, 0.1],
+            vec![0.4, 0.6],
+            vec![0.3, 0.7],
+            vec![0.2, 0.8],
+        ]);
+        let metrics = ClassificationMetrics::compute(
+            &y_true,
+            &y_pred,
+            Some(&probabilities),
+            &names(&["no", "yes"]),
+        )
+        .unwrap();
+        assert_eq!(metrics.accuracy, 0.75);
+        assert_eq!(metrics.roc_auc, Some(1.0));
+        assert_eq!(metrics.average_precision, Some(1.0));
+        let names: Vec<String> = metrics
+            .headline()
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        assert!(names.contains(&"f1_macro".to_string()));
+        assert!(names.contains(&"log_loss".to_string()));
+        let json = serde_json::to_value(&metrics).unwrap();
+        assert_eq!(
+            json["confusion_matrix"],
+            serde_json::json!([[1, 1], [0, 2]])
+        );
+        assert_eq!(json["report"]["accuracy"], serde_json::json!(0.75));
+    }
+
+    #[test]
+    fn undefined_auc_is_absent_not_an_error() {
+        let probabilities = Matrix::from_rows(&[vec![0.9, 0.1], vec![0.4, 0.6]]);
+        let metrics = ClassificationMetrics::compute(
+            &[1, 1],
+            &[0, 1],
+            Some(&probabilities),
+            &names(&["no", "yes"]),
+        )
+        .unwrap();
+        assert_eq!(metrics.roc_auc, None);
+        assert!(metrics.log_loss.is_some());
+        assert!(metrics.headline().iter().all(|(name, _)| name != "roc_auc"));
+    }
+
+    #[test]
+    fn mismatched_inputs_are_errors() {
+        let probabilities = Matrix::from_rows(&[vec![0.9, 0.1], vec![0.4, 0.6]]);
+        let three = names(&["a", "b", "c"]);
+        assert!(
+            ClassificationMetrics::compute(&[0, 1], &[0, 1], Some(&probabilities), &three).is_err()
+        );
+        assert!(ClassificationMetrics::compute(&[0, 1], &[0, 1], None, &[]).is_err());
+        assert!(ClassificationMetrics::compute(&[], &[], None, &three).is_err());
+        let without = ClassificationMetrics::compute(&[0, 1], &[0, 2], None, &three).unwrap();
+        assert_eq!(without.log_loss, None);
+        assert_eq!(
+            without.warnings.len(),
+            2,
+            "class 2 has no true samples, class 1 no predictions"
+        );
+    }
+}
