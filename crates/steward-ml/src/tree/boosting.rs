@@ -1,0 +1,616 @@
+//! Gradient-boosted trees in the style of scikit-learn's HistGradientBoosting and LightGBM: Newton steps
+//! (leaf value `-G / (H + l2)`, shrunk by the learning rate) on binned data, trees grown leaf-wise up to
+//! `max_leaves` and/or to `max_depth`, and early stopping on the loss of a held-out validation split.
+//!
+//! Losses: squared error (regression; baseline the weighted mean), binary log loss (one tree per round on the
+//! log-odds; baseline the prior log-odds) and multinomial softmax (one tree per class per round; baseline the log
+//! of the class priors). The trees of one multiclass round are grown in parallel; within a tree, large
+//! histograms are built in parallel over features. Training predictions are updated from the rows each leaf
+//! holds, without walking the tree again.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::binning::BinMapper;
+use super::grow::{GradientCriterion, GrowConfig, GrownTree, grow};
+use super::model::{NodeView, Tree};
+use super::params::{EarlyStopping, GradientBoostingParams};
+use super::{
+    TreeClassifier, TreeRegressor, check_class_labels, check_fit_input, check_predict_input,
+    check_regression_targets, normalised, predict_rows,
+};
+use crate::error::{MlResult, invalid_data};
+use crate::matrix::{Matrix, Probabilities};
+use crate::rng::Rng;
+
+/// scikit-learn's `early_stopping='auto'` turns early stopping on above this many rows.
+const AUTO_EARLY_STOPPING_ROWS: usize = 10_000;
+/// Children with a smaller hessian sum are not split off (scikit-learn's `min_hessian_to_split`).
+const MIN_CHILD_HESSIAN: f64 = 1e-3;
+/// Priors are clipped away from 0 and 1 so the baseline log-odds stay finite.
+const PRIOR_CLIP: f64 = 1e-15;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GradientBoostingClassifier {
+    n_classes: usize,
+    n_features: usize,
+    /// Raw scores before any tree: one for binary (log-odds of class 1), one per class otherwise.
+    baseline: Vec<f64>,
+    /// Round-major: round `r`'s tree for output `k` is `trees[r * baseline.len() + k]`. Leaf values already
+    /// include the learning rate.
+    trees: Vec<Tree>,
+    n_rounds: usize,
+    validation_losses: Vec<f64>,
+    importances: Vec<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GradientBoostingRegressor {
+    n_features: usize,
+    baseline: f64,
+    /// One per round; leaf values already include the learning rate.
+    trees: Vec<Tree>,
+    n_rounds: usize,
+    validation_losses: Vec<f64>,
+    importances: Vec<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Loss {
+    SquaredError,
+    BinaryLogLoss,
+    Multinomial(usize),
+}
+
+impl Loss {
+    fn n_outputs(self) -> usize {
+        match self {
+            Loss::Multinomial(k) => k,
+            _ => 1,
+        }
+    }
+
+    /// Raw scores that minimise the loss with no features.
+    fn baseline(self, targets: &[f64], weights: &[f64]) -> Vec<f64> {
+        let total: f64 = weights.iter().sum();
+        match self {
+            Loss::SquaredError => {
+                vec![targets.iter().zip(weights).map(|(y, w)| y * w).sum::<f64>() / total]
+            }
+            Loss::BinaryLogLoss => {
+                let p = (targets.iter().zip(weights).map(|(y, w)| y * w).sum::<f64>() / total)
+                    .clamp(PRIOR_CLIP, 1.0 - PRIOR_CLIP);
+                vec![(p / (1.0 - p)).ln()]
+            }
+            Loss::Multinomial(k) => {
+                let mut priors = vec![0.0; k];
+                for (y, w) in targets.iter().zip(weights) {
+                    priors[*y as usize] += w;
+                }
+                priors
+                    .iter()
+                    .map(|p| (p / total).clamp(PRIOR_CLIP, 1.0).ln())
+                    .collect()
+            }
+        }
+    }
+
+    /// Gradients and hessians of every output for the rows, from their raw scores (`n_outputs` per row).
+    fn gradients(
+        self,
+        raw: &[f64],
+        targets: &[f64],
+        weights: &[f64],
+        gradients: &mut [Vec<f64>],
+        hessians: &mut [Vec<f64>],
+    ) {
+        let k = self.n_outputs();
+        let mut probabilities = vec![0.0; k];
+        for row in 0..targets.len() {
+            let (y, w) = (targets[row], weights[row]);
+            match self {
+                Loss::SquaredError => {
+                    gradients[0][row] = w * (raw[row] - y);
+                    hessians[0][row] = w;
+                }
+                Loss::BinaryLogLoss => {
+                    let p = sigmoid(raw[row]);
+                    gradients[0][row] = w * (p - y);
+                    hessians[0][row] = w * p * (1.0 - p);
+                }
+                Loss::Multinomial(_) => {
+                    softmax(&raw[row * k..(row + 1) * k], &mut probabilities);
+                    for (class, &p) in probabilities.iter().enumerate() {
+                        let indicator = if y as usize == class { 1.0 } else { 0.0 };
+                        gradients[class][row] = w * (p - indicator);
+                        hessians[class][row] = w * p * (1.0 - p);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Weighted mean loss: half squared error, or negative log-likelihood.
+    fn mean_loss(self, raw: &[f64], targets: &[f64], weights: &[f64]) -> f64 {
+        let k = self.n_outputs();
+        let mut total = 0.0;
+        for row in 0..targets.len() {
+            let (y, w) = (targets[row], weights[row]);
+            total += w * match self {
+                Loss::SquaredError => 0.5 * (y - raw[row]).powi(2),
+                Loss::BinaryLogLoss => {
+                    let z = raw[row];
+                    z.max(0.0) + (-z.abs()).exp().ln_1p() - y * z
+                }
+                Loss::Multinomial(_) => {
+                    let scores = &raw[row * k..(row + 1) * k];
+                    log_sum_exp(scores) - scores[y as usize]
+                }
+            };
+        }
+        total / weights.iter().sum::<f64>()
+    }
+}
+
+fn sigmoid(z: f64) -> f64 {
+    if z >= 0.0 {
+        1.0 / (1.0 + (-z).exp())
+    } else {
+        let e = z.exp();
+        e / (1.0 + e)
+    }
+}
+
+fn log_sum_exp(scores: &[f64]) -> f64 {
+    let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    max + scores.iter().map(|s| (s - max).exp()).sum::<f64>().ln()
+}
+
+fn softmax(scores: &[f64], out: &mut [f64]) {
+    let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mut total = 0.0;
+    for (o, s) in out.iter_mut().zip(scores) {
+        *o = (s - max).exp();
+        total += *o;
+    }
+    for o in out.iter_mut() {
+        *o /= total;
+    }
+}
+
+struct Boosted {
+    baseline: Vec<f64>,
+    trees: Vec<Tree>,
+    n_rounds: usize,
+    validation_losses: Vec<f64>,
+    importances: Vec<f64>,
+}
+
+/// Splits rows into training and validation parts, stratified by `groups` (class per row) when given; both
+/// parts come back sorted so that column reads stay sequential.
+fn validation_split(
+    n_rows: usize,
+    groups: Option<&[u32]>,
+    fraction: f64,
+    rng: &mut Rng,
+) -> (Vec<usize>, Vec<usize>) {
+    let mut by_group: Vec<Vec<usize>> = Vec::new();
+    for row in 0..n_rows {
+        let group = groups.map_or(0, |g| g[row] as usize);
+        if by_group.len() <= group {
+            by_group.resize(group + 1, Vec::new());
+        }
+        by_group[group].push(row);
+    }
+    let (mut train, mut validation) = (Vec::new(), Vec::new());
+    for mut rows in by_group {
+        rng.shuffle(&mut rows);
+        let n_validation = (rows.len() as f64 * fraction).round() as usize;
+        validation.extend_from_slice(&rows[..n_validation]);
+        train.extend_from_slice(&rows[n_validation..]);
+    }
+    train.sort_unstable();
+    validation.sort_unstable();
+    (train, validation)
+}
+
+/// The leaf values of a grown tree, written onto the raw scores of the training rows each leaf holds.
+fn add_leaf_values(grown: &GrownTree, raw: &mut [f64], n_outputs: usize, output: usize) {
+    for &(node, start, end) in &grown.leaves {
+        if let NodeView::Leaf { values } = grown.tree.node(node) {
+            let value = values[0];
+            for &row in &grown.rows[start..end] {
+                raw[row as usize * n_outputs + output] += value;
+            }
+        }
+    }
+}
+
+/// scikit-learn's rule: stop when none of the last `n_iter_no_change` losses beats the one before them by
+/// more than `tol`. `losses[0]` is the baseline's.
+fn should_stop(losses: &[f64], n_iter_no_change: usize, tol: f64) -> bool {
+    if losses.len() <= n_iter_no_change {
+        return false;
+    }
+    let reference = losses[losses.len() - n_iter_no_change - 1];
+    !losses[losses.len() - n_iter_no_change..]
+        .iter()
+        .any(|&loss| loss < reference - tol)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn boost(
+    x: &Matrix,
+    targets: &[f64],
+    weights: &[f64],
+    strata: Option<&[u32]>,
+    loss: Loss,
+    params: &GradientBoostingParams,
+    seed: u64,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Boosted {
+    let root = Rng::new(seed);
+    let early_stopping = match params.early_stopping {
+        EarlyStopping::Auto => x.n_rows() > AUTO_EARLY_STOPPING_ROWS,
+        EarlyStopping::On => true,
+        EarlyStopping::Off => false,
+    };
+    let (train, validation) = if early_stopping {
+        let (train, validation) = validation_split(
+            x.n_rows(),
+            strata,
+            params.validation_fraction,
+            &mut root.fork(0),
+        );
+        if train.is_empty() || validation.is_empty() {
+            ((0..x.n_rows()).collect(), Vec::new())
+        } else {
+            (train, validation)
+        }
+    } else {
+        ((0..x.n_rows()).collect(), Vec::new())
+    };
+    let mapper = BinMapper::fit(x, Some(&train), params.max_bins, root.fork(1).next_u64());
+    let binned = mapper.transform(x, Some(&train));
+    let train_targets: Vec<f64> = train.iter().map(|&r| targets[r]).collect();
+    let train_weights: Vec<f64> = train.iter().map(|&r| weights[r]).collect();
+    let validation_targets: Vec<f64> = validation.iter().map(|&r| targets[r]).collect();
+    let validation_weights: Vec<f64> = validation.iter().map(|&r| weights[r]).collect();
+    let rows: Vec<u32> = (0..train.len() as u32)
+        .filter(|&r| train_weights[r as usize] > 0.0)
+        .collect();
+
+    let n_outputs = loss.n_outputs();
+    let baseline = loss.baseline(&train_targets, &train_weights);
+    let mut raw_train: Vec<f64> = baseline
+        .iter()
+        .copied()
+        .cycle()
+        .take(train.len() * n_outputs)
+        .collect();
+    let mut raw_validation: Vec<f64> = baseline
+        .iter()
+        .copied()
+        .cycle()
+        .take(validation.len() * n_outputs)
+        .collect();
+    let has_validation = !validation.is_empty() && validation_weights.iter().sum::<f64>() > 0.0;
+    let mut validation_losses = Vec::new();
+    if has_validation {
+        validation_losses.push(loss.mean_loss(
+            &raw_validation,
+            &validation_targets,
+            &validation_weights,
+        ));
+    }
+    let mut gradients = vec![vec![0.0; train.len()]; n_outputs];
+    let mut hessians = vec![vec![0.0; train.len()]; n_outputs];
+    let config = GrowConfig {
+        max_depth: params.max_depth,
+        min_samples_split: 2,
+        min_samples_leaf: params.min_samples_leaf,
+        max_features: x.n_cols(),
+        max_leaves: params.max_leaves,
+        min_gain: 0.0,
+        parallel: true,
+    };
+    let mut trees = Vec::new();
+    let mut importances = vec![0.0; x.n_cols()];
+    let mut n_rounds = 0;
+    for round in 0..params.n_estimators {
+        loss.gradients(
+            &raw_train,
+            &train_targets,
+            &train_weights,
+            &mut gradients,
+            &mut hessians,
+        );
+        let grown: Vec<GrownTree> = (0..n_outputs)
+            .into_par_iter()
+            .map(|output| {
+                let criterion = GradientCriterion {
+                    gradients: &gradients[output],
+                    hessians: &hessians[output],
+                    l2: params.l2_regularization,
+                    min_hessian: MIN_CHILD_HESSIAN,
+                    targets: None,
+                };
+                let mut rng = root.fork((2 + round * n_outputs + output) as u64);
+                let mut grown = grow(&binned, &mapper, &criterion, rows.clone(), &config, &mut rng);
+                grown.tree.scale_values(params.learning_rate);
+                grown
+            })
+            .collect();
+        let mut all_single_leaves = true;
+        for (output, grown) in grown.into_iter().enumerate() {
+            add_leaf_values(&grown, &mut raw_train, n_outputs, output);
+            for (row, &source) in validation.iter().enumerate() {
+                raw_validation[row * n_outputs + output] += grown.tree.predict_row(x.row(source))[0];
+            }
+            for (total, gain) in importances.iter_mut().zip(&grown.importances) {
+                *total += gain;
+            }
+            all_single_leaves &= grown.tree.n_nodes() == 1;
+            trees.push(grown.tree);
+        }
+        n_rounds = round + 1;
+        progress(n_rounds, params.n_estimators);
+        if has_validation {
+            validation_losses.push(loss.mean_loss(
+                &raw_validation,
+                &validation_targets,
+                &validation_weights,
+            ));
+            if should_stop(&validation_losses, params.n_iter_no_change, params.tol) {
+                break;
+            }
+        }
+        // No tree of this round found a split with positive gain: further rounds would change nothing.
+        if all_single_leaves {
+            break;
+        }
+    }
+    Boosted {
+        baseline,
+        trees,
+        n_rounds,
+        validation_losses,
+        importances,
+    }
+}
+
+impl GradientBoostingClassifier {
+    /// Fits on class indices `y` in `0..n_classes` (at least 2 classes): binary log loss for 2 classes,
+    /// softmax otherwise. `progress(done, total)` is called after every boosting round.
+    pub fn fit(
+        x: &Matrix,
+        y: &[usize],
+        n_classes: usize,
+        sample_weight: Option<&[f64]>,
+        params: &GradientBoostingParams,
+        seed: u64,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> MlResult<Self> {
+        params.validate()?;
+        check_fit_input(x, y.len(), sample_weight)?;
+        let classes = check_class_labels(y, n_classes)?;
+        if n_classes < 2 {
+            return Err(invalid_data(
+                "gradient boosting needs at least 2 classes; the target has only one",
+            ));
+        }
+        let loss = if n_classes == 2 {
+            Loss::BinaryLogLoss
+        } else {
+            Loss::Multinomial(n_classes)
+        };
+        let targets: Vec<f64> = y.iter().map(|&c| c as f64).collect();
+        let weights = sample_weight.map_or_else(|| vec![1.0; x.n_rows()], <[f64]>::to_vec);
+        let boosted = boost(
+            x,
+            &targets,
+            &weights,
+            Some(&classes),
+            loss,
+            params,
+            seed,
+            progress,
+        );
+        Ok(GradientBoostingClassifier {
+            n_classes,
+            n_features: x.n_cols(),
+            baseline: boosted.baseline,
+            trees: boosted.trees,
+            n_rounds: boosted.n_rounds,
+            validation_losses: boosted.validation_losses,
+            importances: normalised(&boosted.importances),
+        })
+    }
+
+    /// Boosting rounds actually fitted (fewer than `n_estimators` after early stopping).
+    pub fn n_rounds(&self) -> usize {
+        self.n_rounds
+    }
+
+    /// Validation loss before the first round and after each round; empty without early stopping.
+    pub fn validation_losses(&self) -> &[f64] {
+        &self.validation_losses
+    }
+
+    pub fn baseline(&self) -> &[f64] {
+        &self.baseline
+    }
+
+    /// Round-major trees: `trees()[round * baseline().len() + output]`.
+    pub fn trees(&self) -> &[Tree] {
+        &self.trees
+    }
+}
+
+impl TreeClassifier for GradientBoostingClassifier {
+    fn n_classes(&self) -> usize {
+        self.n_classes
+    }
+
+    fn predict_proba(&self, x: &Matrix) -> MlResult<Probabilities> {
+        check_predict_input(x, self.n_features)?;
+        let n_outputs = self.baseline.len();
+        Ok(predict_rows(x, self.n_classes, |row, out| {
+            if n_outputs == 1 {
+                let raw = self.baseline[0]
+                    + self
+                        .trees
+                        .iter()
+                        .map(|t| t.predict_row(row)[0])
+                        .sum::<f64>();
+                let p = sigmoid(raw);
+                out[0] = 1.0 - p;
+                out[1] = p;
+            } else {
+                let mut raw = self.baseline.clone();
+                for round in self.trees.chunks(n_outputs) {
+                    for (score, tree) in raw.iter_mut().zip(round) {
+                        *score += tree.predict_row(row)[0];
+                    }
+                }
+                softmax(&raw, out);
+            }
+        }))
+    }
+
+    fn feature_importances(&self) -> Vec<f64> {
+        self.importances.clone()
+    }
+}
+
+impl GradientBoostingRegressor {
+    /// Fits squared-error boosting. `progress(done, total)` is called after every boosting round.
+    pub fn fit(
+        x: &Matrix,
+        y: &[f64],
+        sample_weight: Option<&[f64]>,
+        params: &GradientBoostingParams,
+        seed: u64,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> MlResult<Self> {
+        params.validate()?;
+        check_fit_input(x, y.len(), sample_weight)?;
+        check_regression_targets(y)?;
+        let weights = sample_weight.map_or_else(|| vec![1.0; x.n_rows()], <[f64]>::to_vec);
+        let boosted = boost(
+            x,
+            y,
+            &weights,
+            None,
+            Loss::SquaredError,
+            params,
+            seed,
+            progress,
+        );
+        Ok(GradientBoostingRegressor {
+            n_features: x.n_cols(),
+            baseline: boosted.baseline[0],
+            trees: boosted.trees,
+            n_rounds: boosted.n_rounds,
+            validation_losses: boosted.validation_losses,
+            importances: normalised(&boosted.importances),
+        })
+    }
+
+    pub fn n_rounds(&self) -> usize {
+        self.n_rounds
+    }
+
+    pub fn validation_losses(&self) -> &[f64] {
+        &self.validation_losses
+    }
+
+    pub fn baseline(&self) -> f64 {
+        self.baseline
+    }
+
+    pub fn trees(&self) -> &[Tree] {
+        &self.trees
+    }
+}
+
+impl TreeRegressor for GradientBoostingRegressor {
+    fn predict(&self, x: &Matrix) -> MlResult<Vec<f64>> {
+        check_predict_input(x, self.n_features)?;
+        let predictions = predict_rows(x, 1, |row, out| {
+            out[0] = self.baseline
+                + self
+                    .trees
+                    .iter()
+                    .map(|t| t.predict_row(row)[0])
+                    .sum::<f64>();
+        });
+        Ok(predictions.as_slice().to_vec())
+    }
+
+    fn feature_importances(&self) -> Vec<f64> {
+        self.importances.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stopping_rule_matches_scikit_learn() {
+        // Improving steadily: keep going.
+        assert!(!should_stop(&[1.0, 0.9, 0.8, 0.7], 2, 0.0));
+        // The last two are no better than the one before them.
+        assert!(should_stop(&[1.0, 0.9, 0.95, 0.91], 2, 0.0));
+        // Improvements smaller than tol do not count.
+        assert!(should_stop(&[1.0, 0.9, 0.899, 0.898], 2, 0.01));
+        assert!(!should_stop(&[1.0, 0.9], 2, 0.0));
+    }
+
+    #[test]
+    fn losses_are_minimised_by_the_baseline() {
+        let targets = [0.0, 1.0, 1.0, 1.0];
+        let weights = [1.0; 4];
+        for loss in [Loss::SquaredError, Loss::BinaryLogLoss] {
+            let best = loss.baseline(&targets, &weights)[0];
+            let at_best = loss.mean_loss(&[best; 4], &targets, &weights);
+            for delta in [-0.1, 0.1] {
+                assert!(loss.mean_loss(&[best + delta; 4], &targets, &weights) > at_best);
+            }
+        }
+        let multi = Loss::Multinomial(3);
+        let targets = [0.0, 1.0, 2.0, 2.0];
+        let baseline = multi.baseline(&targets, &weights);
+        let raw: Vec<f64> = baseline.iter().copied().cycle().take(12).collect();
+        let mut shifted = raw.clone();
+        shifted[0] += 0.2;
+        shifted[3] += 0.2;
+        shifted[6] += 0.2;
+        shifted[9] += 0.2;
+        assert!(
+            multi.mean_loss(&shifted, &targets, &weights)
+                > multi.mean_loss(&raw, &targets, &weights)
+        );
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let targets = [1.0, 0.0];
+        let weights = [1.0, 2.0];
+        let raw = [0.3, -0.7];
+        let mut g = vec![vec![0.0; 2]];
+        let mut h = vec![vec![0.0; 2]];
+        Loss::BinaryLogLoss.gradients(&raw, &targets, &weights, &mut g, &mut h);
+        let eps = 1e-6;
+        for row in 0..2 {
+            let loss_at = |z: f64| {
+                let mut r = raw;
+                r[row] = z;
+                Loss::BinaryLogLoss.mean_loss(&r, &targets, &weights) * 3.0
+            };
+            let numeric = (loss_at(raw[row] + eps) - loss_at(raw[row] - eps)) / (2.0 * eps);
+            assert!((numeric - g[0][row]).abs() < 1e-5, "{numeric} vs {}", g[0][row]);
+        }
+    }
+}

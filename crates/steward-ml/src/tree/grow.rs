@@ -1,0 +1,654 @@
+//! Growing one tree on binned data. Shared by the decision tree, the forest and boosting; what differs between
+//! them is the [`Criterion`] (class counts with Gini, or gradient/hessian sums for squared error and boosting)
+//! and the [`GrowConfig`].
+//!
+//! The rows of a node are a contiguous range of one index array, partitioned in place (stably, so indices stay
+//! ascending and column reads stay cache-friendly). Split finding scans per-feature histograms of per-bin
+//! statistics. When a node considers most features, the histograms of all features are built and kept: after a
+//! split only the smaller child's are built from its rows, and the larger child's are the parent's minus the
+//! smaller's (histogram subtraction), so each level costs about half a pass over the data. When a node considers
+//! few features (a forest's `sqrt`), building just those features' histograms from the node's rows is cheaper
+//! than keeping all of them, so that mode builds them on demand and keeps nothing. Histogram buffers are pooled
+//! and only the bins a node touched are cleared, so small nodes deep in the tree cost in proportion to their
+//! rows, not to the number of bins.
+
+use rayon::prelude::*;
+
+use super::binning::{BinMapper, BinnedMatrix};
+use super::model::Tree;
+use crate::rng::Rng;
+
+/// Per-bin statistics of a split criterion. Every criterion keeps the row count in its last slot.
+pub(crate) trait Criterion: Sync {
+    /// `f64` slots per histogram bin, the last being the row count.
+    fn n_stats(&self) -> usize;
+    /// Outputs per leaf.
+    fn n_outputs(&self) -> usize;
+    /// Adds one row's statistics to a bin (or node total).
+    fn add_row(&self, row: usize, slot: &mut [f64]);
+    /// Adds `rows` to the histogram of one feature whose bins are `column`; returns the range of bins touched
+    /// as `(first, last + 1)`, or `(0, 0)` for no rows.
+    fn accumulate(&self, column: &[u8], rows: &[u32], histogram: &mut [f64]) -> (usize, usize);
+    /// A node's score; a split's gain is `score(left) + score(right) - score(parent)`, which for Gini and
+    /// squared error is the weighted impurity decrease scikit-learn's feature importances sum.
+    fn score(&self, stats: &[f64]) -> f64;
+    /// Whether a child with these statistics is allowed (positive weight, enough hessian).
+    fn child_allowed(&self, stats: &[f64]) -> bool;
+    /// Whether a node with these rows cannot be improved by any split (one class, one target value).
+    fn is_pure(&self, rows: &[u32]) -> bool;
+    fn leaf_value(&self, stats: &[f64], out: &mut [f64]);
+}
+
+/// Gini impurity over weighted class counts; leaves hold class probability distributions.
+pub(crate) struct ClassCriterion<'a> {
+    pub classes: &'a [u32],
+    pub weights: &'a [f64],
+    pub n_classes: usize,
+}
+
+impl Criterion for ClassCriterion<'_> {
+    fn n_stats(&self) -> usize {
+        self.n_classes + 1
+    }
+
+    fn n_outputs(&self) -> usize {
+        self.n_classes
+    }
+
+    #[inline]
+    fn add_row(&self, row: usize, slot: &mut [f64]) {
+        slot[self.classes[row] as usize] += self.weights[row];
+        slot[self.n_classes] += 1.0;
+    }
+
+    fn accumulate(&self, column: &[u8], rows: &[u32], histogram: &mut [f64]) -> (usize, usize) {
+        let stride = self.n_classes + 1;
+        let (mut lo, mut hi) = (usize::MAX, 0usize);
+        for &row in rows {
+            let row = row as usize;
+            let bin = column[row] as usize;
+            lo = lo.min(bin);
+            hi = hi.max(bin);
+            let base = bin * stride;
+            histogram[base + self.classes[row] as usize] += self.weights[row];
+            histogram[base + self.n_classes] += 1.0;
+        }
+        if rows.is_empty() { (0, 0) } else { (lo, hi + 1) }
+    }
+
+    #[inline]
+    fn score(&self, stats: &[f64]) -> f64 {
+        let counts = &stats[..self.n_classes];
+        let total: f64 = counts.iter().sum();
+        if total <= 0.0 {
+            return 0.0;
+        }
+        counts.iter().map(|c| c * c).sum::<f64>() / total
+    }
+
+    #[inline]
+    fn child_allowed(&self, stats: &[f64]) -> bool {
+        stats[..self.n_classes].iter().sum::<f64>() > 0.0
+    }
+
+    fn is_pure(&self, rows: &[u32]) -> bool {
+        let first = rows.first().map(|&r| self.classes[r as usize]);
+        rows.iter().all(|&r| Some(self.classes[r as usize]) == first)
+    }
+
+    fn leaf_value(&self, stats: &[f64], out: &mut [f64]) {
+        let total: f64 = stats[..self.n_classes].iter().sum();
+        for (o, c) in out.iter_mut().zip(&stats[..self.n_classes]) {
+            *o = if total > 0.0 { c / total } else { 0.0 };
+        }
+    }
+}
+
+/// Sums of gradients and hessians (Newton boosting); with `gradient = -weight * y` and `hessian = weight` it
+/// is weighted squared error, and the leaf value is the weighted mean.
+pub(crate) struct GradientCriterion<'a> {
+    pub gradients: &'a [f64],
+    pub hessians: &'a [f64],
+    pub l2: f64,
+    pub min_hessian: f64,
+    /// Regression targets, for the purity check of plain regression trees; `None` in boosting.
+    pub targets: Option<&'a [f64]>,
+}
+
+impl Criterion for GradientCriterion<'_> {
+    fn n_stats(&self) -> usize {
+        3
+    }
+
+    fn n_outputs(&self) -> usize {
+        1
+    }
+
+    #[inline]
+    fn add_row(&self, row: usize, slot: &mut [f64]) {
+        slot[0] += self.gradients[row];
+        slot[1] += self.hessians[row];
+        slot[2] += 1.0;
+    }
+
+    fn accumulate(&self, column: &[u8], rows: &[u32], histogram: &mut [f64]) -> (usize, usize) {
+        let (mut lo, mut hi) = (usize::MAX, 0usize);
+        for &row in rows {
+            let row = row as usize;
+            let bin = column[row] as usize;
+            lo = lo.min(bin);
+            hi = hi.max(bin);
+            let slot = &mut histogram[bin * 3..bin * 3 + 3];
+            slot[0] += self.gradients[row];
+            slot[1] += self.hessians[row];
+            slot[2] += 1.0;
+        }
+        if rows.is_empty() { (0, 0) } else { (lo, hi + 1) }
+    }
+
+    #[inline]
+    fn score(&self, stats: &[f64]) -> f64 {
+        let denominator = stats[1] + self.l2;
+        if denominator <= 0.0 {
+            0.0
+        } else {
+            stats[0] * stats[0] / denominator
+        }
+    }
+
+    #[inline]
+    fn child_allowed(&self, stats: &[f64]) -> bool {
+        stats[1] >= self.min_hessian
+    }
+
+    fn is_pure(&self, rows: &[u32]) -> bool {
+        match self.targets {
+            Some(targets) => {
+                let first = rows.first().map(|&r| targets[r as usize]);
+                rows.iter().all(|&r| Some(targets[r as usize]) == first)
+            }
+            None => false,
+        }
+    }
+
+    fn leaf_value(&self, stats: &[f64], out: &mut [f64]) {
+        let denominator = stats[1] + self.l2;
+        out[0] = if denominator > 0.0 {
+            -stats[0] / denominator
+        } else {
+            0.0
+        };
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct GrowConfig {
+    pub max_depth: Option<usize>,
+    pub min_samples_split: usize,
+    pub min_samples_leaf: usize,
+    /// Non-constant features a node examines (resolved from `MaxFeatures`).
+    pub max_features: usize,
+    /// Best-first growth up to this many leaves; depth-first without a limit when `None`.
+    pub max_leaves: Option<usize>,
+    /// A split must gain strictly more than this (boosting: 0; scikit-learn's trees accept any valid split of an
+    /// impure node: `-inf`).
+    pub min_gain: f64,
+    /// Build large histograms in parallel over features (off inside a forest, whose trees are parallel already).
+    pub parallel: bool,
+}
+
+/// A grown tree plus what boosting needs to update training predictions without re-walking the tree.
+pub(crate) struct GrownTree {
+    pub tree: Tree,
+    /// Sum of split gains per feature (unnormalised impurity decrease).
+    pub importances: Vec<f64>,
+    /// The node's rows are `rows[start..end]` for each `(leaf node, start, end)`.
+    pub leaves: Vec<(usize, usize, usize)>,
+    pub rows: Vec<u32>,
+}
+
+struct Split {
+    feature: usize,
+    bin: usize,
+    gain: f64,
+}
+
+/// Histograms of every feature of one node: `data[feature * feature_len + bin * n_stats + stat]`, plus the
+/// range of bins each feature's histogram touched (what must be cleared before reuse).
+struct HistogramSet {
+    data: Vec<f64>,
+    touched: Vec<(usize, usize)>,
+}
+
+struct Pending {
+    node: usize,
+    start: usize,
+    end: usize,
+    depth: usize,
+    totals: Vec<f64>,
+    split: Split,
+    histograms: Option<HistogramSet>,
+}
+
+/// Rows whose histogram builds are worth splitting over threads.
+const PARALLEL_MIN_ROWS: usize = 8_192;
+
+struct Grower<'a, C: Criterion> {
+    data: &'a BinnedMatrix,
+    criterion: &'a C,
+    config: &'a GrowConfig,
+    n_stats: usize,
+    /// `max_bins * n_stats`: one feature's histogram.
+    feature_len: usize,
+    keep_histograms: bool,
+    pool: Vec<HistogramSet>,
+    /// One feature's histogram, for the build-on-demand mode.
+    scratch: Vec<f64>,
+    partition_buffer: Vec<u32>,
+    feature_order: Vec<usize>,
+    left_stats: Vec<f64>,
+    right_stats: Vec<f64>,
+}
+
+pub(crate) fn grow<C: Criterion>(
+    data: &BinnedMatrix,
+    mapper: &BinMapper,
+    criterion: &C,
+    mut rows: Vec<u32>,
+    config: &GrowConfig,
+    rng: &mut Rng,
+) -> GrownTree {
+    let n_features = data.n_features();
+    let n_stats = criterion.n_stats();
+    let feature_len = data.max_bins() * n_stats;
+    let mut grower = Grower {
+        data,
+        criterion,
+        config,
+        n_stats,
+        feature_len,
+        keep_histograms: config.max_features * 2 > n_features,
+        pool: Vec::new(),
+        scratch: vec![0.0; feature_len],
+        partition_buffer: Vec::with_capacity(rows.len()),
+        feature_order: (0..n_features).collect(),
+        left_stats: vec![0.0; n_stats],
+        right_stats: vec![0.0; n_stats],
+    };
+    let mut tree = Tree::new(criterion.n_outputs());
+    let mut importances = vec![0.0; n_features];
+    let mut leaves = Vec::new();
+    let mut leaf_value = vec![0.0; criterion.n_outputs()];
+    let mut frontier: Vec<Pending> = Vec::new();
+    let mut n_leaves = 1usize;
+
+    let root = tree.push_node();
+    let end = rows.len();
+    grower.visit(root, 0, end, 0, None, &rows, rng, &mut frontier, |node, totals| {
+        criterion.leaf_value(totals, &mut leaf_value);
+        tree.set_leaf(node, &leaf_value);
+        leaves.push((node, 0, end));
+    });
+
+    while let Some(pending) = pop_next(&mut frontier, config.max_leaves.is_some()) {
+        if config.max_leaves.is_some_and(|max| n_leaves >= max) {
+            // The leaf budget is spent: this and every other pending node stays a leaf.
+            criterion.leaf_value(&pending.totals, &mut leaf_value);
+            tree.set_leaf(pending.node, &leaf_value);
+            leaves.push((pending.node, pending.start, pending.end));
+            if let Some(histograms) = pending.histograms {
+                grower.release(histograms);
+            }
+            continue;
+        }
+        let Pending {
+            node,
+            start,
+            end,
+            depth,
+            split,
+            histograms,
+            ..
+        } = pending;
+        let middle = grower.partition(&mut rows[start..end], split.feature, split.bin) + start;
+        let left = tree.push_node();
+        let right = tree.push_node();
+        tree.set_split(
+            node,
+            split.feature,
+            mapper.edges[split.feature][split.bin],
+            left,
+            right,
+        );
+        importances[split.feature] += split.gain.max(0.0);
+        n_leaves += 1;
+
+        let (left_histograms, right_histograms) = match histograms {
+            Some(parent) => {
+                let left_is_smaller = middle - start <= end - middle;
+                let (small_start, small_end) = if left_is_smaller {
+                    (start, middle)
+                } else {
+                    (middle, end)
+                };
+                let small = grower.build_all(&rows[small_start..small_end]);
+                let large = grower.subtract(parent, &small);
+                if left_is_smaller {
+                    (Some(small), Some(large))
+                } else {
+                    (Some(large), Some(small))
+                }
+            }
+            None => (None, None),
+        };
+        let mut finish_leaf = |node: usize, totals: &[f64], start: usize, end: usize| {
+            criterion.leaf_value(totals, &mut leaf_value);
+            tree.set_leaf(node, &leaf_value);
+            leaves.push((node, start, end));
+        };
+        // Right first onto the stack so that depth-first growth continues with the left child.
+        grower.visit(
+            right,
+            middle,
+            end,
+            depth + 1,
+            right_histograms,
+            &rows,
+            rng,
+            &mut frontier,
+            |n, t| finish_leaf(n, t, middle, end),
+        );
+        grower.visit(
+            left,
+            start,
+            middle,
+            depth + 1,
+            left_histograms,
+            &rows,
+            rng,
+            &mut frontier,
+            |n, t| finish_leaf(n, t, start, middle),
+        );
+    }
+    GrownTree {
+        tree,
+        importances,
+        leaves,
+        rows,
+    }
+}
+
+/// Depth-first pops the most recent node; best-first (leaf-wise) pops the node with the largest gain.
+fn pop_next(frontier: &mut Vec<Pending>, best_first: bool) -> Option<Pending> {
+    if !best_first {
+        return frontier.pop();
+    }
+    let best = frontier
+        .iter()
+        .enumerate()
+        .max_by(|(_, a), (_, b)| a.split.gain.total_cmp(&b.split.gain))
+        .map(|(i, _)| i)?;
+    // Order-preserving removal keeps ties resolved the same way on every run.
+    Some(frontier.remove(best))
+}
+
+impl<C: Criterion> Grower<'_, C> {
+    /// Decides whether the node `rows[start..end]` splits; pushes it onto the frontier if so, otherwise calls
+    /// `make_leaf(node, totals)`.
+    #[allow(clippy::too_many_arguments)]
+    fn visit(
+        &mut self,
+        node: usize,
+        start: usize,
+        end: usize,
+        depth: usize,
+        histograms: Option<HistogramSet>,
+        rows: &[u32],
+        rng: &mut Rng,
+        frontier: &mut Vec<Pending>,
+        make_leaf: impl FnOnce(usize, &[f64]),
+    ) {
+        let node_rows = &rows[start..end];
+        let mut totals = vec![0.0; self.n_stats];
+        for &row in node_rows {
+            self.criterion.add_row(row as usize, &mut totals);
+        }
+        let count = node_rows.len();
+        let config = self.config;
+        let splittable = config.max_depth.is_none_or(|max| depth < max)
+            && count >= config.min_samples_split
+            && count >= 2 * config.min_samples_leaf
+            && !self.criterion.is_pure(node_rows);
+        let mut histograms = histograms;
+        let split = if splittable {
+            if self.keep_histograms && histograms.is_none() {
+                histograms = Some(self.build_all(node_rows));
+            }
+            self.best_split(node_rows, &totals, histograms.as_ref(), rng)
+        } else {
+            None
+        };
+        match split {
+            Some(split) => frontier.push(Pending {
+                node,
+                start,
+                end,
+                depth,
+                totals,
+                split,
+                histograms,
+            }),
+            None => {
+                if let Some(h) = histograms {
+                    self.release(h);
+                }
+                make_leaf(node, &totals);
+            }
+        }
+    }
+
+    fn take_buffer(&mut self) -> HistogramSet {
+        self.pool.pop().unwrap_or_else(|| HistogramSet {
+            data: vec![0.0; self.feature_len * self.data.n_features()],
+            touched: vec![(0, 0); self.data.n_features()],
+        })
+    }
+
+    /// Clears the touched bins and returns the buffer to the pool.
+    fn release(&mut self, mut histograms: HistogramSet) {
+        for (feature, &(lo, hi)) in histograms.touched.iter().enumerate() {
+            let base = feature * self.feature_len;
+            histograms.data[base + lo * self.n_stats..base + hi * self.n_stats].fill(0.0);
+        }
+        histograms.touched.fill((0, 0));
+        self.pool.push(histograms);
+    }
+
+    fn build_all(&mut self, rows: &[u32]) -> HistogramSet {
+        let mut set = self.take_buffer();
+        let (data, criterion, feature_len) = (self.data, self.criterion, self.feature_len);
+        let HistogramSet {
+            data: buffer,
+            touched,
+        } = &mut set;
+        if self.config.parallel && rows.len() >= PARALLEL_MIN_ROWS {
+            buffer
+                .par_chunks_mut(feature_len)
+                .zip(touched.par_iter_mut())
+                .enumerate()
+                .for_each(|(feature, (histogram, range))| {
+                    *range = criterion.accumulate(data.column(feature), rows, histogram);
+                });
+        } else {
+            let work = buffer.chunks_mut(feature_len).zip(touched.iter_mut());
+            for (feature, (histogram, range)) in work.enumerate() {
+                *range = criterion.accumulate(data.column(feature), rows, histogram);
+            }
+        }
+        set
+    }
+
+    /// `parent - small`, written into the parent's buffer (histogram subtraction).
+    fn subtract(&mut self, mut parent: HistogramSet, small: &HistogramSet) -> HistogramSet {
+        let n_stats = self.n_stats;
+        for feature in 0..self.data.n_features() {
+            let (lo, hi) = small.touched[feature];
+            let base = feature * self.feature_len;
+            let target = &mut parent.data[base + lo * n_stats..base + hi * n_stats];
+            let source = &small.data[base + lo * n_stats..base + hi * n_stats];
+            for (t, s) in target.iter_mut().zip(source) {
+                *t -= s;
+            }
+        }
+        parent
+    }
+
+    /// Stable partition of `rows` by `bin <= split_bin` on `feature`; returns the number going left.
+    fn partition(&mut self, rows: &mut [u32], feature: usize, split_bin: usize) -> usize {
+        let column = self.data.column(feature);
+        let split_bin = split_bin as u8;
+        self.partition_buffer.clear();
+        let mut n_left = 0;
+        for i in 0..rows.len() {
+            let row = rows[i];
+            if column[row as usize] <= split_bin {
+                rows[n_left] = row;
+                n_left += 1;
+            } else {
+                self.partition_buffer.push(row);
+            }
+        }
+        rows[n_left..].copy_from_slice(&self.partition_buffer);
+        n_left
+    }
+
+    /// The best split over the features this node examines: all of them, or (with `max_features` below the
+    /// feature count) features in a random order until `max_features` non-constant ones have been seen, as
+    /// scikit-learn does.
+    fn best_split(
+        &mut self,
+        rows: &[u32],
+        totals: &[f64],
+        histograms: Option<&HistogramSet>,
+        rng: &mut Rng,
+    ) -> Option<Split> {
+        let n_features = self.data.n_features();
+        let sample_features = self.config.max_features < n_features;
+        if sample_features {
+            rng.shuffle(&mut self.feature_order);
+        }
+        let parent_score = self.criterion.score(totals);
+        let mut best: Option<Split> = None;
+        let mut best_score = f64::NEG_INFINITY;
+        let mut examined = 0;
+        for position in 0..n_features {
+            if examined >= self.config.max_features {
+                break;
+            }
+            let feature = if sample_features {
+                self.feature_order[position]
+            } else {
+                position
+            };
+            let base = feature * self.feature_len;
+            let (histogram, touched, scratch_used) = match histograms {
+                Some(set) => (
+                    &set.data[base..base + self.feature_len],
+                    set.touched[feature],
+                    false,
+                ),
+                None => {
+                    let touched =
+                        self.criterion
+                            .accumulate(self.data.column(feature), rows, &mut self.scratch);
+                    (&self.scratch[..], touched, true)
+                }
+            };
+            let found = scan_feature(
+                self.criterion,
+                histogram,
+                touched,
+                totals,
+                self.n_stats,
+                self.config.min_samples_leaf,
+                &mut self.left_stats,
+                &mut self.right_stats,
+            );
+            if scratch_used {
+                let (lo, hi) = touched;
+                self.scratch[lo * self.n_stats..hi * self.n_stats].fill(0.0);
+            }
+            let Some((bin, score)) = found else {
+                continue;
+            };
+            examined += 1;
+            if bin != usize::MAX && score > best_score {
+                best_score = score;
+                best = Some(Split {
+                    feature,
+                    bin,
+                    gain: score - parent_score,
+                });
+            }
+        }
+        best.filter(|split| split.gain > self.config.min_gain)
+    }
+}
+
+/// Scans one feature's histogram; returns `(best bin, its score)` with bin `usize::MAX` when no split of this
+/// feature respects the leaf limits, or `None` when the feature is constant in the node.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn scan_feature<C: Criterion>(
+    criterion: &C,
+    histogram: &[f64],
+    touched: (usize, usize),
+    totals: &[f64],
+    n_stats: usize,
+    min_samples_leaf: usize,
+    left: &mut [f64],
+    right: &mut [f64],
+) -> Option<(usize, f64)> {
+    let count_slot = n_stats - 1;
+    let (mut lo, mut hi) = touched;
+    // Trim bins that are empty (a subtracted histogram's touched range can be wider than its rows').
+    while lo < hi && histogram[lo * n_stats + count_slot] == 0.0 {
+        lo += 1;
+    }
+    while hi > lo && histogram[(hi - 1) * n_stats + count_slot] == 0.0 {
+        hi -= 1;
+    }
+    if hi - lo < 2 {
+        return None;
+    }
+    let total_count = totals[count_slot];
+    let min_leaf = min_samples_leaf as f64;
+    left.fill(0.0);
+    let mut best_bin = usize::MAX;
+    let mut best_score = f64::NEG_INFINITY;
+    for bin in lo..hi - 1 {
+        let slot = &histogram[bin * n_stats..(bin + 1) * n_stats];
+        for (l, s) in left.iter_mut().zip(slot) {
+            *l += s;
+        }
+        let left_count = left[count_slot];
+        if left_count < min_leaf {
+            continue;
+        }
+        if total_count - left_count < min_leaf {
+            break;
+        }
+        for ((r, t), l) in right.iter_mut().zip(totals).zip(left.iter()) {
+            *r = t - l;
+        }
+        if !criterion.child_allowed(left) || !criterion.child_allowed(right) {
+            continue;
+        }
+        let score = criterion.score(left) + criterion.score(right);
+        if score > best_score {
+            best_score = score;
+            best_bin = bin;
+        }
+    }
+    Some((best_bin, best_score))
+}
