@@ -1,8 +1,10 @@
 //! `steward`: the command-line face of Steward. Parses arguments, calls the service, prints tables or JSON.
 //! Exit codes: 0 success, 1 an error (the message says what to do), 2 a usage error (from clap).
 
+mod data_cmd;
 mod demo;
 mod output;
+mod train_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,6 +62,13 @@ enum Command {
     Alias(AliasCommand),
     /// The append-only event log (audit trail and change feed).
     Events(EventsArgs),
+    /// Datasets: register CSV files, profile them, validate new data.
+    #[command(subcommand)]
+    Data(data_cmd::DataCommand),
+    /// Train a model on a CSV file, record the run, optionally register the model.
+    Train(train_cmd::TrainArgs),
+    /// Evaluate a model version on a CSV file that has the target column.
+    Evaluate(train_cmd::EvaluateArgs),
     /// Check that every version's artifacts exist and match their hashes.
     Doctor,
     /// A guided tour of the registry on the embedded store.
@@ -67,7 +76,7 @@ enum Command {
 }
 
 #[derive(Args)]
-struct ListArgs {
+pub(crate) struct ListArgs {
     /// Filter, e.g. "name LIKE 'iris%'", "tags.team = 'vision'", "metrics.accuracy > 0.9" (join with AND).
     #[arg(long)]
     filter: Option<String>,
@@ -80,11 +89,11 @@ struct ListArgs {
 }
 
 impl ListArgs {
-    fn filter(&self) -> anyhow::Result<Filter> {
+    pub(crate) fn filter(&self) -> anyhow::Result<Filter> {
         Ok(Filter::parse(self.filter.as_deref().unwrap_or(""))?)
     }
 
-    fn page(&self) -> PageRequest {
+    pub(crate) fn page(&self) -> PageRequest {
         PageRequest {
             limit: Some(self.limit),
             page_token: self.page_token.clone(),
@@ -208,7 +217,7 @@ struct EventsArgs {
     follow: bool,
 }
 
-fn parse_pair(text: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_pair(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
         _ => Err(format!("expected key=value, got '{text}'")),
@@ -299,6 +308,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Versions(command) => versions(&steward, command, json).await,
         Command::Alias(command) => alias(&steward, command, json).await,
         Command::Events(args) => events(&steward, args, json).await,
+        Command::Data(command) => data_cmd::run(&steward, command, json).await,
+        Command::Train(args) => train_cmd::train(&steward, args, json).await,
+        Command::Evaluate(args) => train_cmd::evaluate(&steward, args, json).await,
         Command::Doctor => doctor(&steward, json).await,
         Command::Demo => unreachable!("handled above"),
     }

@@ -13,8 +13,8 @@ use std::time::Instant;
 use steward_ml::matrix::Matrix;
 use steward_ml::rng::Rng;
 use steward_ml::tree::{
-    GradientBoostingClassifier, GradientBoostingParams, RandomForestClassifier,
-    RandomForestParams, TreeClassifier, no_progress,
+    GradientBoostingClassifier, GradientBoostingParams, RandomForestClassifier, RandomForestParams,
+    TreeClassifier, no_progress,
 };
 
 const N_FEATURES: usize = 20;
@@ -64,7 +64,10 @@ fn make_classification(n_rows: usize, seed: u64) -> (Matrix, Vec<usize>) {
             } else {
                 -CLASS_SEPARATION
             };
-            *value = centre + (0..N_INFORMATIVE).map(|k| z[k] * map[k * N_INFORMATIVE + j]).sum::<f64>();
+            *value = centre
+                + (0..N_INFORMATIVE)
+                    .map(|k| z[k] * map[k * N_INFORMATIVE + j])
+                    .sum::<f64>();
         }
         data.extend_from_slice(&informative);
         for r in 0..N_REDUNDANT {
@@ -97,7 +100,12 @@ fn peak_memory_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-fn write_csv(path: &str, x: &Matrix, y: &[usize], is_test: &[bool]) -> Result<(), Box<dyn std::error::Error>> {
+fn write_csv(
+    path: &str,
+    x: &Matrix,
+    y: &[usize],
+    is_test: &[bool],
+) -> Result<(), Box<dyn std::error::Error>> {
     let mut writer = csv::Writer::from_path(path)?;
     let mut header: Vec<String> = (0..x.n_cols()).map(|j| format!("f{j}")).collect();
     header.push("label".into());
@@ -121,7 +129,11 @@ fn iris_benchmark() -> Result<(), Box<dyn std::error::Error>> {
     let mut labels = Vec::new();
     for record in reader.records() {
         let record = record?;
-        rows.push((0..4).map(|j| record[j].parse::<f64>()).collect::<Result<Vec<_>, _>>()?);
+        rows.push(
+            (0..4)
+                .map(|j| record[j].parse::<f64>())
+                .collect::<Result<Vec<_>, _>>()?,
+        );
         let name = record[4].to_string();
         let index = names.iter().position(|n| *n == name).unwrap_or_else(|| {
             names.push(name);
@@ -134,17 +146,26 @@ fn iris_benchmark() -> Result<(), Box<dyn std::error::Error>> {
     let mut best = f64::INFINITY;
     for _ in 0..5 {
         let start = Instant::now();
-        let forest = RandomForestClassifier::fit(&x, &labels, names.len(), None, &params, 0, &no_progress)?;
+        let forest =
+            RandomForestClassifier::fit(&x, &labels, names.len(), None, &params, 0, &no_progress)?;
         best = best.min(start.elapsed().as_secs_f64());
         std::hint::black_box(forest);
     }
-    println!("iris RandomForest(100): best of 5 fits {:.1} ms", best * 1e3);
+    println!(
+        "iris RandomForest(100): best of 5 fits {:.1} ms",
+        best * 1e3
+    );
     Ok(())
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let option = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let option = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let n_rows: usize = option("--rows").map_or(Ok(100_000), |v| v.parse())?;
     let only = option("--only");
 
@@ -201,7 +222,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             early_stopping: steward_ml::tree::EarlyStopping::Off,
             ..GradientBoostingParams::default()
         };
-        let boosting = GradientBoostingClassifier::fit(&x_train, &y_train, 2, None, &params, 0, &no_progress)?;
+        let boosting =
+            GradientBoostingClassifier::fit(&x_train, &y_train, 2, None, &params, 0, &no_progress)?;
         let fit = start.elapsed().as_secs_f64();
         let predicted = boosting.predict(&x_test)?;
         println!(

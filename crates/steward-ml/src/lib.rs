@@ -4,6 +4,7 @@
 
 pub mod dataset;
 pub mod error;
+pub mod estimator;
 pub mod linear;
 pub mod matrix;
 pub mod metrics;
@@ -11,6 +12,7 @@ pub mod preprocess;
 pub mod quality;
 pub mod rng;
 pub mod split;
+pub mod train;
 pub mod tree;
 
 pub use error::{MlError, MlResult};

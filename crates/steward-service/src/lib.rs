@@ -12,6 +12,9 @@ use steward_store::{
 };
 use thiserror::Error;
 
+pub mod data;
+pub mod model;
+
 /// The file inside a package that, when present, holds the model's signature as JSON.
 pub const SIGNATURE_FILE: &str = "signature.json";
 /// The name a single `.onnx` file gets inside its package.
@@ -23,6 +26,8 @@ pub enum ServiceError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Artifact(#[from] ArtifactError),
+    #[error(transparent)]
+    Ml(#[from] steward_ml::MlError),
     #[error("{0}")]
     InvalidInput(String),
 }
@@ -37,7 +42,7 @@ impl ServiceError {
                 | ArtifactError::UnsupportedUri(_),
             ) => true,
             ServiceError::Artifact(_) => false,
-            ServiceError::InvalidInput(_) => true,
+            ServiceError::Ml(_) | ServiceError::InvalidInput(_) => true,
         }
     }
 
@@ -48,6 +53,8 @@ impl ServiceError {
             ServiceError::Artifact(ArtifactError::Missing { .. }) => "artifact_missing",
             ServiceError::Artifact(ArtifactError::InvalidPackage(_)) => "invalid_package",
             ServiceError::Artifact(_) => "artifact_failure",
+            ServiceError::Ml(steward_ml::MlError::InvalidParam(_)) => "invalid_param",
+            ServiceError::Ml(_) => "invalid_data",
             ServiceError::InvalidInput(_) => "invalid_input",
         }
     }
@@ -222,6 +229,16 @@ impl Steward {
             }
             None => None,
         };
+        self.register_package(request, package, signature).await
+    }
+
+    /// Creates a version (and its model, if missing) for a package already in the artifact store.
+    pub(crate) async fn register_package(
+        &self,
+        request: &RegisterRequest,
+        package: PackageRef,
+        signature: Option<serde_json::Value>,
+    ) -> ServiceResult<Registered> {
         let model_created = match self
             .store
             .create_model(&request.model, None, &Tags::new(), &self.audit())
@@ -265,15 +282,16 @@ impl Steward {
         })?;
         if meta.is_dir() {
             let package = self.artifacts.put_package_dir(source).await?;
-            if !package
+            let has_model = package
                 .manifest
                 .files
                 .iter()
-                .any(|f| f.path.ends_with(".onnx"))
-            {
+                .any(|f| f.path.ends_with(".onnx") || f.path == model::NATIVE_MODEL_FILE);
+            if !has_model {
                 return Err(ServiceError::InvalidInput(format!(
-                    "package folder {} holds no .onnx file; every Steward model is an ONNX graph",
-                    source.display()
+                    "package folder {} holds no .onnx file (nor a {} trained by Steward)",
+                    source.display(),
+                    model::NATIVE_MODEL_FILE
                 )));
             }
             return Ok(package);

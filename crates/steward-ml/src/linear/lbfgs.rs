@@ -67,7 +67,7 @@ where
         }
         two_loop_direction(&gradient, &history, &mut direction);
         let mut slope = dot(&gradient, &direction);
-        if !(slope < 0.0) {
+        if slope.is_nan() || slope >= 0.0 {
             // Rounding can spoil the quasi-Newton direction; steepest descent always descends.
             history.clear();
             direction

@@ -58,7 +58,7 @@ pub struct GradientBoostingRegressor {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Loss {
     SquaredError,
-    BinaryLogLoss,
+    Binomial,
     Multinomial(usize),
 }
 
@@ -77,7 +77,7 @@ impl Loss {
             Loss::SquaredError => {
                 vec![targets.iter().zip(weights).map(|(y, w)| y * w).sum::<f64>() / total]
             }
-            Loss::BinaryLogLoss => {
+            Loss::Binomial => {
                 let p = (targets.iter().zip(weights).map(|(y, w)| y * w).sum::<f64>() / total)
                     .clamp(PRIOR_CLIP, 1.0 - PRIOR_CLIP);
                 vec![(p / (1.0 - p)).ln()]
@@ -113,7 +113,7 @@ impl Loss {
                     gradients[0][row] = w * (raw[row] - y);
                     hessians[0][row] = w;
                 }
-                Loss::BinaryLogLoss => {
+                Loss::Binomial => {
                     let p = sigmoid(raw[row]);
                     gradients[0][row] = w * (p - y);
                     hessians[0][row] = w * p * (1.0 - p);
@@ -138,7 +138,7 @@ impl Loss {
             let (y, w) = (targets[row], weights[row]);
             total += w * match self {
                 Loss::SquaredError => 0.5 * (y - raw[row]).powi(2),
-                Loss::BinaryLogLoss => {
+                Loss::Binomial => {
                     let z = raw[row];
                     z.max(0.0) + (-z.abs()).exp().ln_1p() - y * z
                 }
@@ -336,7 +336,14 @@ fn boost(
                     targets: None,
                 };
                 let mut rng = root.fork((2 + round * n_outputs + output) as u64);
-                let mut grown = grow(&binned, &mapper, &criterion, rows.clone(), &config, &mut rng);
+                let mut grown = grow(
+                    &binned,
+                    &mapper,
+                    &criterion,
+                    rows.clone(),
+                    &config,
+                    &mut rng,
+                );
                 grown.tree.scale_values(params.learning_rate);
                 grown
             })
@@ -345,7 +352,8 @@ fn boost(
         for (output, grown) in grown.into_iter().enumerate() {
             add_leaf_values(&grown, &mut raw_train, n_outputs, output);
             for (row, &source) in validation.iter().enumerate() {
-                raw_validation[row * n_outputs + output] += grown.tree.predict_row(x.row(source))[0];
+                raw_validation[row * n_outputs + output] +=
+                    grown.tree.predict_row(x.row(source))[0];
             }
             for (total, gain) in importances.iter_mut().zip(&grown.importances) {
                 *total += gain;
@@ -400,7 +408,7 @@ impl GradientBoostingClassifier {
             ));
         }
         let loss = if n_classes == 2 {
-            Loss::BinaryLogLoss
+            Loss::Binomial
         } else {
             Loss::Multinomial(n_classes)
         };
@@ -572,7 +580,7 @@ mod tests {
     fn losses_are_minimised_by_the_baseline() {
         let targets = [0.0, 1.0, 1.0, 1.0];
         let weights = [1.0; 4];
-        for loss in [Loss::SquaredError, Loss::BinaryLogLoss] {
+        for loss in [Loss::SquaredError, Loss::Binomial] {
             let best = loss.baseline(&targets, &weights)[0];
             let at_best = loss.mean_loss(&[best; 4], &targets, &weights);
             for delta in [-0.1, 0.1] {
@@ -601,16 +609,20 @@ mod tests {
         let raw = [0.3, -0.7];
         let mut g = vec![vec![0.0; 2]];
         let mut h = vec![vec![0.0; 2]];
-        Loss::BinaryLogLoss.gradients(&raw, &targets, &weights, &mut g, &mut h);
+        Loss::Binomial.gradients(&raw, &targets, &weights, &mut g, &mut h);
         let eps = 1e-6;
         for row in 0..2 {
             let loss_at = |z: f64| {
                 let mut r = raw;
                 r[row] = z;
-                Loss::BinaryLogLoss.mean_loss(&r, &targets, &weights) * 3.0
+                Loss::Binomial.mean_loss(&r, &targets, &weights) * 3.0
             };
             let numeric = (loss_at(raw[row] + eps) - loss_at(raw[row] - eps)) / (2.0 * eps);
-            assert!((numeric - g[0][row]).abs() < 1e-5, "{numeric} vs {}", g[0][row]);
+            assert!(
+                (numeric - g[0][row]).abs() < 1e-5,
+                "{numeric} vs {}",
+                g[0][row]
+            );
         }
     }
 }

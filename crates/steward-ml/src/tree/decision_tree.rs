@@ -68,9 +68,7 @@ impl DecisionTreeClassifier {
         params.validate()?;
         check_fit_input(x, y.len(), sample_weight)?;
         let classes = check_class_labels(y, n_classes)?;
-        let max_features = params
-            .max_features
-            .resolve("max_features", x.n_cols())?;
+        let max_features = params.max_features.resolve("max_features", x.n_cols())?;
         let rng = Rng::new(seed);
         let mapper = BinMapper::fit(x, None, params.max_bins, rng.fork(0).next_u64());
         let binned = mapper.transform(x, None);
@@ -135,9 +133,7 @@ impl DecisionTreeRegressor {
         params.validate()?;
         check_fit_input(x, y.len(), sample_weight)?;
         check_regression_targets(y)?;
-        let max_features = params
-            .max_features
-            .resolve("max_features", x.n_cols())?;
+        let max_features = params.max_features.resolve("max_features", x.n_cols())?;
         let rng = Rng::new(seed);
         let mapper = BinMapper::fit(x, None, params.max_bins, rng.fork(0).next_u64());
         let binned = mapper.transform(x, None);

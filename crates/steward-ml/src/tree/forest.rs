@@ -296,7 +296,12 @@ impl TreeRegressor for RandomForestRegressor {
         check_predict_input(x, self.n_features)?;
         let scale = 1.0 / self.trees.len() as f64;
         let predictions = predict_rows(x, 1, |row, out| {
-            out[0] = self.trees.iter().map(|t| t.predict_row(row)[0]).sum::<f64>() * scale;
+            out[0] = self
+                .trees
+                .iter()
+                .map(|t| t.predict_row(row)[0])
+                .sum::<f64>()
+                * scale;
         });
         Ok(predictions.as_slice().to_vec())
     }

@@ -73,7 +73,11 @@ impl Criterion for ClassCriterion<'_> {
             histogram[base + self.classes[row] as usize] += self.weights[row];
             histogram[base + self.n_classes] += 1.0;
         }
-        if rows.is_empty() { (0, 0) } else { (lo, hi + 1) }
+        if rows.is_empty() {
+            (0, 0)
+        } else {
+            (lo, hi + 1)
+        }
     }
 
     #[inline]
@@ -93,7 +97,8 @@ impl Criterion for ClassCriterion<'_> {
 
     fn is_pure(&self, rows: &[u32]) -> bool {
         let first = rows.first().map(|&r| self.classes[r as usize]);
-        rows.iter().all(|&r| Some(self.classes[r as usize]) == first)
+        rows.iter()
+            .all(|&r| Some(self.classes[r as usize]) == first)
     }
 
     fn leaf_value(&self, stats: &[f64], out: &mut [f64]) {
@@ -143,7 +148,11 @@ impl Criterion for GradientCriterion<'_> {
             slot[1] += self.hessians[row];
             slot[2] += 1.0;
         }
-        if rows.is_empty() { (0, 0) } else { (lo, hi + 1) }
+        if rows.is_empty() {
+            (0, 0)
+        } else {
+            (lo, hi + 1)
+        }
     }
 
     #[inline]
@@ -284,11 +293,21 @@ pub(crate) fn grow<C: Criterion>(
 
     let root = tree.push_node();
     let end = rows.len();
-    grower.visit(root, 0, end, 0, None, &rows, rng, &mut frontier, |node, totals| {
-        criterion.leaf_value(totals, &mut leaf_value);
-        tree.set_leaf(node, &leaf_value);
-        leaves.push((node, 0, end));
-    });
+    grower.visit(
+        root,
+        0,
+        end,
+        0,
+        None,
+        &rows,
+        rng,
+        &mut frontier,
+        |node, totals| {
+            criterion.leaf_value(totals, &mut leaf_value);
+            tree.set_leaf(node, &leaf_value);
+            leaves.push((node, 0, end));
+        },
+    );
 
     while let Some(pending) = pop_next(&mut frontier, config.max_leaves.is_some()) {
         if config.max_leaves.is_some_and(|max| n_leaves >= max) {
@@ -558,9 +577,11 @@ impl<C: Criterion> Grower<'_, C> {
                     false,
                 ),
                 None => {
-                    let touched =
-                        self.criterion
-                            .accumulate(self.data.column(feature), rows, &mut self.scratch);
+                    let touched = self.criterion.accumulate(
+                        self.data.column(feature),
+                        rows,
+                        &mut self.scratch,
+                    );
                     (&self.scratch[..], touched, true)
                 }
             };

@@ -12,7 +12,7 @@ mod decision_tree;
 mod forest;
 mod grow;
 mod model;
-mod params;
+pub(crate) mod params;
 
 use rayon::prelude::*;
 
@@ -247,9 +247,7 @@ mod tests {
     #[test]
     fn permutation_importance_sees_only_the_column_the_score_uses() {
         let mut rng = Rng::new(5);
-        let rows: Vec<Vec<f64>> = (0..200)
-            .map(|_| vec![rng.normal(), rng.normal()])
-            .collect();
+        let rows: Vec<Vec<f64>> = (0..200).map(|_| vec![rng.normal(), rng.normal()]).collect();
         let x = Matrix::from_rows(&rows);
         let truth: Vec<bool> = rows.iter().map(|r| r[0] > 0.0).collect();
         let accuracy = |m: &Matrix| {

@@ -363,7 +363,13 @@ impl GradientBoostingParams {
                 "validation_fraction" => params.validation_fraction = parse_number(key, value)?,
                 "n_iter_no_change" => params.n_iter_no_change = parse_number(key, value)?,
                 "tol" => params.tol = parse_number(key, value)?,
-                _ => return Err(unknown_key("gradient boosting", key, GRADIENT_BOOSTING_KEYS)),
+                _ => {
+                    return Err(unknown_key(
+                        "gradient boosting",
+                        key,
+                        GRADIENT_BOOSTING_KEYS,
+                    ));
+                }
             }
         }
         params.validate()?;
@@ -464,18 +470,18 @@ fn check_tree_shape(
     Ok(())
 }
 
-fn bad_value(key: &str, value: &str, hint: &str) -> crate::error::MlError {
+pub(crate) fn bad_value(key: &str, value: &str, hint: &str) -> crate::error::MlError {
     invalid_param(format!("parameter {key}={value} is invalid: {hint}"))
 }
 
-fn unknown_key(algorithm: &str, key: &str, accepted: &[&str]) -> crate::error::MlError {
+pub(crate) fn unknown_key(algorithm: &str, key: &str, accepted: &[&str]) -> crate::error::MlError {
     invalid_param(format!(
         "unknown {algorithm} parameter '{key}'; accepted: {}",
         accepted.join(", ")
     ))
 }
 
-fn parse_number<T: std::str::FromStr>(key: &str, value: &str) -> MlResult<T> {
+pub(crate) fn parse_number<T: std::str::FromStr>(key: &str, value: &str) -> MlResult<T> {
     value.trim().parse::<T>().map_err(|_| {
         bad_value(
             key,
@@ -485,20 +491,17 @@ fn parse_number<T: std::str::FromStr>(key: &str, value: &str) -> MlResult<T> {
     })
 }
 
-fn parse_optional_count(key: &str, value: &str) -> MlResult<Option<usize>> {
+pub(crate) fn parse_optional_count(key: &str, value: &str) -> MlResult<Option<usize>> {
     match value.trim() {
         "none" | "None" | "null" => Ok(None),
-        other => other.parse::<usize>().map(Some).map_err(|_| {
-            bad_value(
-                key,
-                value,
-                "expected a whole number, or none for no limit",
-            )
-        }),
+        other => other
+            .parse::<usize>()
+            .map(Some)
+            .map_err(|_| bad_value(key, value, "expected a whole number, or none for no limit")),
     }
 }
 
-fn parse_bool(key: &str, value: &str) -> MlResult<bool> {
+pub(crate) fn parse_bool(key: &str, value: &str) -> MlResult<bool> {
     match value.trim() {
         "true" | "True" | "yes" | "1" => Ok(true),
         "false" | "False" | "no" | "0" => Ok(false),

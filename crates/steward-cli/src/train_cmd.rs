@@ -1,0 +1,209 @@
+//! `steward train` and `steward evaluate`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use steward_ml::estimator::Algorithm;
+use steward_ml::metrics::ClassificationMetrics;
+use steward_ml::train::{Evaluation, Task, TrainSpec};
+use steward_service::model::{DEFAULT_EXPERIMENT, TrainRequest};
+use steward_service::{Steward, VersionRef};
+
+use crate::data_cmd::{RoleArgs, print_quality};
+use crate::output::*;
+use crate::parse_pair;
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// The training data (CSV with a header row).
+    #[arg(long)]
+    data: PathBuf,
+    #[command(flatten)]
+    roles: RoleArgs,
+    /// decision_tree, random_forest, gradient_boosting, logistic_regression or linear_regression.
+    #[arg(long = "algo", value_parser = parse_algorithm)]
+    algorithm: Algorithm,
+    /// Algorithm parameter key=value, repeatable (e.g. n_estimators=200, max_depth=8, C=0.5,
+    /// imputation=median).
+    #[arg(long = "param", value_parser = parse_pair)]
+    params: Vec<(String, String)>,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Share of rows held out for evaluation (stratified for classification).
+    #[arg(long, default_value_t = 0.25)]
+    test_size: f64,
+    /// Also run K-fold cross-validation on the training part.
+    #[arg(long = "cv")]
+    cv_folds: Option<usize>,
+    /// classification or regression (inferred from the target when absent).
+    #[arg(long, value_parser = parse_task)]
+    task: Option<Task>,
+    #[arg(long, default_value = DEFAULT_EXPERIMENT)]
+    experiment: String,
+    #[arg(long)]
+    run_name: Option<String>,
+    /// Register the trained model as a new version of MODEL.
+    #[arg(long)]
+    register: Option<String>,
+    /// Register the training data under this name (default: the file name without extension).
+    #[arg(long)]
+    dataset_name: Option<String>,
+}
+
+fn parse_algorithm(text: &str) -> Result<Algorithm, String> {
+    Algorithm::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_task(text: &str) -> Result<Task, String> {
+    Task::parse(text).map_err(|e| e.to_string())
+}
+
+#[derive(Args)]
+pub struct EvaluateArgs {
+    /// MODEL/VERSION, MODEL@ALIAS or MODEL (latest version).
+    model: String,
+    /// CSV with the model's input columns and its target column.
+    #[arg(long)]
+    data: PathBuf,
+}
+
+fn progress_bar(json: bool) -> (ProgressBar, steward_service::model::Progress) {
+    let bar = if json {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} training {bar:40} {pos}/{len} {msg} [{elapsed}]",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    };
+    let shared = bar.clone();
+    let progress: steward_service::model::Progress = Arc::new(move |done, total| {
+        shared.set_length(total as u64);
+        shared.set_position(done as u64);
+    });
+    (bar, progress)
+}
+
+pub async fn train(steward: &Steward, args: TrainArgs, json: bool) -> anyhow::Result<()> {
+    let request = TrainRequest {
+        data: args.data,
+        roles: args.roles.overrides(),
+        spec: TrainSpec {
+            algorithm: args.algorithm,
+            params: args.params,
+            seed: args.seed,
+            test_size: args.test_size,
+            cv_folds: args.cv_folds,
+            task: args.task,
+        },
+        experiment: args.experiment,
+        run_name: args.run_name,
+        register: args.register,
+        dataset_name: args.dataset_name,
+    };
+    let (bar, progress) = progress_bar(json);
+    let outcome = steward.train(&request, progress).await;
+    bar.finish_and_clear();
+    let outcome = outcome?;
+    if json {
+        return print_json(&outcome);
+    }
+    let s = &outcome.summary;
+    println!(
+        "trained {} ({}) on {}/{}: {} training rows, {} holdout rows, fit in {:.2}s",
+        s.algorithm,
+        s.task,
+        outcome.dataset.name,
+        outcome.dataset.version,
+        s.rows_train,
+        s.rows_test,
+        s.fit_seconds
+    );
+    print_quality(&s.quality);
+    if let Some(holdout) = &s.holdout {
+        println!("holdout metrics:");
+        print_evaluation(holdout);
+    }
+    if let Some(cv) = &s.cross_validation {
+        println!(
+            "{}-fold cross-validation {}: {} ± {}",
+            cv.folds,
+            cv.metric,
+            format_number(cv.mean),
+            format_number(cv.std)
+        );
+    }
+    let mut importance = s.feature_importance.clone();
+    importance.sort_by(|a, b| b.1.total_cmp(&a.1));
+    if !importance.is_empty() {
+        let shown: Vec<String> = importance
+            .iter()
+            .take(5)
+            .map(|(name, value)| format!("{name} {}", format_number(*value)))
+            .collect();
+        println!("top features: {}", shown.join(", "));
+    }
+    println!(
+        "run {} (experiment '{}')",
+        outcome.run.id, request.experiment
+    );
+    println!("model package sha256 {}", outcome.package.manifest_hash);
+    if let Some(version) = &outcome.version {
+        println!("registered {}/{}", version.model, version.version);
+    }
+    Ok(())
+}
+
+pub async fn evaluate(steward: &Steward, args: EvaluateArgs, json: bool) -> anyhow::Result<()> {
+    let version = steward.resolve(&VersionRef::parse(&args.model)?).await?;
+    let evaluation = steward.evaluate(&version, &args.data).await?;
+    if json {
+        return print_json(&serde_json::json!({
+            "model": version.model,
+            "version": version.version,
+            "data": args.data,
+            "evaluation": evaluation,
+        }));
+    }
+    println!(
+        "{}/{} on {}:",
+        version.model,
+        version.version,
+        args.data.display()
+    );
+    print_evaluation(&evaluation);
+    if let Evaluation::Classification(metrics) = &evaluation {
+        print_classification_details(metrics);
+    }
+    Ok(())
+}
+
+fn print_evaluation(evaluation: &Evaluation) {
+    let mut t = table(&["metric", "value"]);
+    for (name, value) in evaluation.headline() {
+        t.add_row(vec![name, format_number(value)]);
+    }
+    println!("{t}");
+}
+
+fn print_classification_details(metrics: &ClassificationMetrics) {
+    println!("\n{}", metrics.report_text);
+    let labels = &metrics.class_names;
+    let mut header = vec!["true \\ predicted".to_string()];
+    header.extend(labels.iter().cloned());
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED)
+        .set_header(header);
+    for (label, row) in labels.iter().zip(metrics.confusion_matrix.rows()) {
+        let mut cells = vec![label.clone()];
+        cells.extend(row.iter().map(ToString::to_string));
+        t.add_row(cells);
+    }
+    println!("{t}");
+}

@@ -1,0 +1,470 @@
+//! Training end to end: check the data, encode the target, split reproducibly, fit the preprocessing and the
+//! estimator on the training part, evaluate on the holdout (and by k-fold cross-validation when asked), and
+//! return a self-contained [`TrainedModel`] that predicts from raw data.
+//!
+//! Same data + same spec (including the seed) → byte-identical model JSON.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::{ColumnData, ColumnType, Dataset, Role};
+use crate::error::{MlResult, invalid_data, invalid_param};
+use crate::estimator::{Algorithm, Estimator};
+use crate::matrix::{Matrix, Probabilities};
+use crate::metrics::{ClassificationMetrics, RegressionMetrics};
+use crate::preprocess::{
+    Imputation, LabelEncoder, PreprocessConfig, Preprocessor, regression_target,
+};
+use crate::quality::{self, QualityReport, Reference, Severity};
+use crate::split::{k_fold, train_test_split};
+
+pub const MODEL_FORMAT: &str = "steward-model/1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    Classification,
+    Regression,
+}
+
+impl Task {
+    pub fn parse(text: &str) -> MlResult<Task> {
+        match text {
+            "classification" => Ok(Task::Classification),
+            "regression" => Ok(Task::Regression),
+            other => Err(invalid_param(format!(
+                "task '{other}' is not one of classification, regression"
+            ))),
+        }
+    }
+}
+
+/// What to train and how. Parameters that are not the estimator's own (`imputation`) are taken out of `params`
+/// before the estimator sees them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainSpec {
+    pub algorithm: Algorithm,
+    pub params: Vec<(String, String)>,
+    pub seed: u64,
+    pub test_size: f64,
+    pub cv_folds: Option<usize>,
+    /// Inferred from the target when `None`.
+    pub task: Option<Task>,
+}
+
+/// A trained model with everything needed to predict from raw rows: the preprocessing, the estimator, the class
+/// labels, and the training data's schema and profile (the reference for validation and drift).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainedModel {
+    pub format: String,
+    pub task: Task,
+    pub algorithm: Algorithm,
+    pub params: BTreeMap<String, String>,
+    pub seed: u64,
+    pub target: String,
+    /// Class labels in the order of probability columns (empty for regression).
+    pub classes: Vec<String>,
+    pub preprocessor: Preprocessor,
+    pub estimator: Estimator,
+    pub reference: Reference,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Predictions {
+    /// Predicted class labels (classification).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<String>>,
+    /// Predicted class indices (classification).
+    #[serde(skip)]
+    pub class_indices: Option<Vec<usize>>,
+    /// Predicted values (regression).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<f64>>,
+    /// Class probabilities, one column per class (classification).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probabilities: Option<Probabilities>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Evaluation {
+    Classification(Box<ClassificationMetrics>),
+    Regression(RegressionMetrics),
+}
+
+impl Evaluation {
+    /// Flat headline numbers, for run metrics.
+    pub fn headline(&self) -> Vec<(String, f64)> {
+        match self {
+            Evaluation::Classification(m) => m.headline(),
+            Evaluation::Regression(m) => m.headline(),
+        }
+    }
+
+    /// The number cross-validation reports: accuracy or R².
+    pub fn primary(&self) -> (&'static str, f64) {
+        let name = match self {
+            Evaluation::Classification(_) => "accuracy",
+            Evaluation::Regression(_) => "r2",
+        };
+        let value = self
+            .headline()
+            .into_iter()
+            .find(|(key, _)| key == name)
+            .map_or(f64::NAN, |(_, v)| v);
+        (name, value)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrossValidation {
+    pub folds: usize,
+    pub metric: String,
+    pub scores: Vec<f64>,
+    pub mean: f64,
+    pub std: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrainReport {
+    pub model: TrainedModel,
+    pub quality: QualityReport,
+    pub rows_train: usize,
+    pub rows_test: usize,
+    /// Metrics on the holdout (absent with `test_size = 0`).
+    pub holdout: Option<Evaluation>,
+    pub cross_validation: Option<CrossValidation>,
+    /// Impurity-based for trees, |coefficient| share for linear models; by preprocessed feature.
+    pub feature_importance: Vec<(String, f64)>,
+    pub fit_seconds: f64,
+}
+
+/// The task the target implies: categorical, boolean or small-integer targets are classes; other numbers are
+/// regression targets. Linear regression always regresses and logistic regression always classifies.
+pub fn infer_task(data: &Dataset, target: &str, algorithm: Algorithm) -> MlResult<Task> {
+    if let Some(task) = algorithm.fixed_task() {
+        return Ok(task);
+    }
+    let schema = data
+        .schema
+        .column(target)
+        .ok_or_else(|| invalid_data(format!("no column named '{target}'")))?;
+    Ok(
+        match (schema.column_type, &data.column(target).map(|c| &c.data)) {
+            (ColumnType::Numeric, Some(ColumnData::Numeric(values))) => {
+                let mut distinct = std::collections::BTreeSet::new();
+                let integral = values.iter().filter(|v| !v.is_nan()).all(|v| {
+                    distinct.insert(v.to_bits());
+                    v.fract() == 0.0
+                });
+                if integral && distinct.len() <= 20 {
+                    Task::Classification
+                } else {
+                    Task::Regression
+                }
+            }
+            _ => Task::Classification,
+        },
+    )
+}
+
+/// Splits `params` into the preprocessing's own (`imputation`) and the estimator's.
+fn preprocessing_params(
+    params: &[(String, String)],
+    algorithm: Algorithm,
+) -> MlResult<(PreprocessConfig, Vec<(String, String)>)> {
+    let mut config = PreprocessConfig {
+        imputation: Imputation::Mean,
+        standardize: algorithm.wants_standardized_inputs(),
+    };
+    let mut rest = Vec::new();
+    for (key, value) in params {
+        match key.as_str() {
+            "imputation" => config.imputation = Imputation::parse(value)?,
+            _ => rest.push((key.clone(), value.clone())),
+        }
+    }
+    Ok((config, rest))
+}
+
+pub fn train(
+    data: &Dataset,
+    spec: &TrainSpec,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> MlResult<TrainReport> {
+    let target = data
+        .schema
+        .target()
+        .map(|c| c.name.clone())
+        .ok_or_else(|| invalid_data("no target column; name it with --target COLUMN"))?;
+    let (preprocess_config, estimator_params) = preprocessing_params(&spec.params, spec.algorithm)?;
+    // Parse and check every parameter before any work, so a typo fails fast.
+    spec.algorithm.check_params(&estimator_params)?;
+    let task = match spec.task {
+        Some(task) => task,
+        None => infer_task(data, &target, spec.algorithm)?,
+    };
+    if let Some(fixed) = spec.algorithm.fixed_task()
+        && fixed != task
+    {
+        return Err(invalid_param(format!(
+            "{} does {:?}, not {task:?}",
+            spec.algorithm.name(),
+            fixed
+        )));
+    }
+
+    let quality = quality::check(data, None);
+    let errors = quality.failures(Severity::Error);
+    if !errors.is_empty() {
+        let messages: Vec<&str> = errors.iter().map(|c| c.message.as_str()).collect();
+        return Err(invalid_data(format!(
+            "the data fails {} quality check(s): {}",
+            errors.len(),
+            messages.join("; ")
+        )));
+    }
+
+    let (classes, labels, values) = match task {
+        Task::Classification => {
+            let encoder = LabelEncoder::fit(data, &target)?;
+            if encoder.classes.len() < 2 {
+                return Err(invalid_data(format!(
+                    "target '{target}' has a single class ({}); a classifier needs at least two",
+                    encoder
+                        .classes
+                        .first()
+                        .map(String::as_str)
+                        .unwrap_or_default()
+                )));
+            }
+            let labels = encoder.encode(data, &target)?;
+            (encoder.classes, Some(labels), None)
+        }
+        Task::Regression => (Vec::new(), None, Some(regression_target(data, &target)?)),
+    };
+
+    let split = train_test_split(
+        data.n_rows,
+        spec.test_size,
+        0.0,
+        labels.as_deref(),
+        spec.seed,
+    )?;
+    let train_rows = data.select_rows(&split.train);
+    let fit = |rows: &[usize], part: &Dataset, progress: &(dyn Fn(usize, usize) + Sync)| {
+        let preprocessor = Preprocessor::fit(part, preprocess_config)?;
+        let x = preprocessor.transform(part)?;
+        let estimator = match task {
+            Task::Classification => {
+                let y: Vec<usize> = rows
+                    .iter()
+                    .map(|&i| labels.as_ref().map_or(0, |l| l[i]))
+                    .collect();
+                Estimator::fit_classifier(
+                    spec.algorithm,
+                    &x,
+                    &y,
+                    classes.len(),
+                    &estimator_params,
+                    spec.seed,
+                    progress,
+                )?
+            }
+            Task::Regression => {
+                let y: Vec<f64> = rows
+                    .iter()
+                    .map(|&i| values.as_ref().map_or(0.0, |v| v[i]))
+                    .collect();
+                Estimator::fit_regressor(
+                    spec.algorithm,
+                    &x,
+                    &y,
+                    &estimator_params,
+                    spec.seed,
+                    progress,
+                )?
+            }
+        };
+        Ok::<_, crate::MlError>((preprocessor, estimator))
+    };
+
+    let started = Instant::now();
+    let (preprocessor, estimator) = fit(&split.train, &train_rows, progress)?;
+    let fit_seconds = started.elapsed().as_secs_f64();
+
+    let mut params: BTreeMap<String, String> = spec.params.iter().cloned().collect();
+    params.insert(
+        "imputation".into(),
+        format!("{:?}", preprocess_config.imputation).to_lowercase(),
+    );
+    let model = TrainedModel {
+        format: MODEL_FORMAT.to_string(),
+        task,
+        algorithm: spec.algorithm,
+        params,
+        seed: spec.seed,
+        target: target.clone(),
+        classes: classes.clone(),
+        preprocessor,
+        estimator,
+        reference: Reference {
+            schema: data.schema.clone(),
+            profile: train_rows.profile(),
+        },
+    };
+
+    let holdout = if split.test.is_empty() {
+        None
+    } else {
+        Some(model.evaluate(&data.select_rows(&split.test))?)
+    };
+
+    let cross_validation = match spec.cv_folds {
+        None => None,
+        Some(folds) => {
+            let train_labels: Option<Vec<usize>> = labels
+                .as_ref()
+                .map(|l| split.train.iter().map(|&i| l[i]).collect());
+            let mut scores = Vec::with_capacity(folds);
+            let mut metric = "";
+            for (fold_train, fold_test) in
+                k_fold(split.train.len(), folds, train_labels.as_deref(), spec.seed)?
+            {
+                let rows: Vec<usize> = fold_train.iter().map(|&i| split.train[i]).collect();
+                let test_rows: Vec<usize> = fold_test.iter().map(|&i| split.train[i]).collect();
+                let (preprocessor, estimator) = fit(&rows, &data.select_rows(&rows), &|_, _| {})?;
+                let fold_model = TrainedModel {
+                    preprocessor,
+                    estimator,
+                    ..model.clone()
+                };
+                let (name, score) = fold_model
+                    .evaluate(&data.select_rows(&test_rows))?
+                    .primary();
+                metric = name;
+                scores.push(score);
+            }
+            let mean = scores.iter().sum::<f64>() / scores.len() as f64;
+            let std = (scores.iter().map(|s| (s - mean).powi(2)).sum::<f64>()
+                / scores.len() as f64)
+                .sqrt();
+            Some(CrossValidation {
+                folds,
+                metric: metric.to_string(),
+                scores,
+                mean,
+                std,
+            })
+        }
+    };
+
+    let names = model.preprocessor.output_names();
+    let feature_importance = names
+        .into_iter()
+        .zip(model.estimator.feature_importances())
+        .collect();
+    Ok(TrainReport {
+        rows_train: split.train.len(),
+        rows_test: split.test.len(),
+        model,
+        quality,
+        holdout,
+        cross_validation,
+        feature_importance,
+        fit_seconds,
+    })
+}
+
+impl TrainedModel {
+    pub fn predict(&self, data: &Dataset) -> MlResult<Predictions> {
+        let x: Matrix = self.preprocessor.transform(data)?;
+        Ok(match self.task {
+            Task::Classification => {
+                let probabilities = self.estimator.predict_proba(&x)?;
+                let indices: Vec<usize> = probabilities
+                    .rows()
+                    .map(|row| {
+                        // The first of equal maxima, as numpy's argmax.
+                        row.iter()
+                            .enumerate()
+                            .fold((0, f64::NEG_INFINITY), |best, (i, &p)| {
+                                if p > best.1 { (i, p) } else { best }
+                            })
+                            .0
+                    })
+                    .collect();
+                Predictions {
+                    labels: Some(indices.iter().map(|&i| self.classes[i].clone()).collect()),
+                    class_indices: Some(indices),
+                    values: None,
+                    probabilities: Some(probabilities),
+                }
+            }
+            Task::Regression => Predictions {
+                labels: None,
+                class_indices: None,
+                values: Some(self.estimator.predict_values(&x)?),
+                probabilities: None,
+            },
+        })
+    }
+
+    /// Metrics on data that has the target column.
+    pub fn evaluate(&self, data: &Dataset) -> MlResult<Evaluation> {
+        if data.column(&self.target).is_none() {
+            return Err(invalid_data(format!(
+                "the data has no column '{}' (the model's target); evaluation needs the true values",
+                self.target
+            )));
+        }
+        let predictions = self.predict(data)?;
+        Ok(match self.task {
+            Task::Classification => {
+                let encoder = LabelEncoder {
+                    classes: self.classes.clone(),
+                };
+                let truth = encoder.encode(data, &self.target)?;
+                let predicted = predictions.class_indices.unwrap_or_default();
+                Evaluation::Classification(Box::new(ClassificationMetrics::compute(
+                    &truth,
+                    &predicted,
+                    predictions.probabilities.as_ref(),
+                    &self.classes,
+                )?))
+            }
+            Task::Regression => {
+                let truth = regression_target(data, &self.target)?;
+                let predicted = predictions.values.unwrap_or_default();
+                Evaluation::Regression(RegressionMetrics::compute(&truth, &predicted)?)
+            }
+        })
+    }
+
+    /// The model's inputs and outputs, for the registry.
+    pub fn signature(&self) -> serde_json::Value {
+        let inputs: Vec<serde_json::Value> = self
+            .reference
+            .schema
+            .columns
+            .iter()
+            .filter(|c| c.role == Role::Feature)
+            .map(|c| serde_json::json!({ "name": c.name, "type": c.column_type }))
+            .collect();
+        serde_json::json!({
+            "inputs": inputs,
+            "target": self.target,
+            "task": self.task,
+            "classes": self.classes,
+            "outputs": match self.task {
+                Task::Classification => serde_json::json!([
+                    { "name": "label", "type": "string" },
+                    { "name": "probabilities", "type": "float64", "shape": [-1, self.classes.len()] }
+                ]),
+                Task::Regression => serde_json::json!([{ "name": "prediction", "type": "float64" }]),
+            },
+        })
+    }
+}
