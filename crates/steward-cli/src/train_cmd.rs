@@ -123,7 +123,7 @@ pub async fn train(steward: &Steward, args: TrainArgs, json: bool) -> anyhow::Re
         outcome.dataset.version,
         s.rows_train,
         s.rows_test,
-        s.fit_seconds
+        outcome.fit_seconds
     );
     print_quality(&s.quality);
     if let Some(holdout) = &s.holdout {

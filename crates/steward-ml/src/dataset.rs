@@ -140,9 +140,9 @@ pub struct Dataset {
 
 impl Dataset {
     pub fn read_csv(path: &Path, roles: &RoleOverrides) -> MlResult<Dataset> {
-        let bytes = std::fs::read(path).map_err(|source| MlError::Io {
+        let bytes = std::fs::read(path).map_err(|error| MlError::Io {
             path: path.display().to_string(),
-            source,
+            error,
         })?;
         Self::from_csv_bytes(&bytes, roles).map_err(|e| match e {
             MlError::InvalidData(message) => invalid_data(format!("{}: {message}", path.display())),
@@ -191,7 +191,7 @@ impl Dataset {
         let mut columns = Vec::with_capacity(headers.len());
         let mut schema = Vec::with_capacity(headers.len());
         for (name, values) in headers.into_iter().zip(raw) {
-            let (column_type, data) = infer_column(values);
+            let (column_type, data) = infer_column(&name, values)?;
             schema.push(ColumnSchema {
                 name: name.clone(),
                 column_type,
@@ -319,9 +319,46 @@ fn parse_bool(text: &str) -> Option<bool> {
     }
 }
 
-fn infer_column(values: Vec<Option<String>>) -> (ColumnType, ColumnData) {
+/// A column whose values are numbers but for at most this share is taken as a numeric column with typos, not
+/// as a categorical one: loading it fails and names the first stray value.
+const STRAY_VALUE_SHARE: f64 = 0.05;
+/// ... provided it has at least this many values, so that tiny columns are not second-guessed.
+const STRAY_VALUE_MIN_ROWS: usize = 20;
+
+fn infer_column(name: &str, values: Vec<Option<String>>) -> MlResult<(ColumnType, ColumnData)> {
     let present: Vec<&str> = values.iter().flatten().map(String::as_str).collect();
-    if !present.is_empty() && present.iter().all(|v| v.parse::<f64>().is_ok()) {
+    let non_numeric = present.iter().filter(|v| v.parse::<f64>().is_err()).count();
+    if non_numeric > 0
+        && present.len() >= STRAY_VALUE_MIN_ROWS
+        && (non_numeric as f64) <= STRAY_VALUE_SHARE * present.len() as f64
+    {
+        let (row, value) = values
+            .iter()
+            .enumerate()
+            .find_map(|(row, v)| {
+                v.as_deref()
+                    .filter(|t| t.parse::<f64>().is_err())
+                    .map(|t| (row + 2, t))
+            })
+            .unwrap_or_default();
+        return Err(invalid_data(format!(
+            "column '{name}' is numeric ({} of {} values are numbers) but row {row} holds '{value}'{}; \
+             correct the value, leave the cell empty for a missing value, or drop the column with --ignore {name}",
+            present.len() - non_numeric,
+            present.len(),
+            if non_numeric > 1 {
+                format!(" ({} non-numeric values in all)", non_numeric)
+            } else {
+                String::new()
+            }
+        )));
+    }
+    let has_values = !present.is_empty();
+    Ok(infer_typed_column(values, has_values && non_numeric == 0))
+}
+
+fn infer_typed_column(values: Vec<Option<String>>, all_numeric: bool) -> (ColumnType, ColumnData) {
+    if all_numeric {
         let numbers = values
             .iter()
             .map(|v| {
@@ -332,6 +369,7 @@ fn infer_column(values: Vec<Option<String>>) -> (ColumnType, ColumnData) {
             .collect();
         return (ColumnType::Numeric, ColumnData::Numeric(numbers));
     }
+    let present: Vec<&str> = values.iter().flatten().map(String::as_str).collect();
     if !present.is_empty() && present.iter().all(|v| parse_bool(v).is_some()) {
         let normalised = values
             .iter()

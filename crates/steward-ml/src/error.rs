@@ -9,11 +9,9 @@ pub enum MlError {
     /// A training or evaluation parameter is unknown or out of range.
     #[error("{0}")]
     InvalidParam(String),
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    /// Not a `#[source]`: the message already carries the cause, so error chains do not print it twice.
+    #[error("cannot read {path}: {error}")]
+    Io { path: String, error: std::io::Error },
 }
 
 pub type MlResult<T> = Result<T, MlError>;

@@ -38,9 +38,10 @@ fn shuffled_groups(n: usize, stratify: Option<&[usize]>, rng: &mut Rng) -> Vec<V
     groups
 }
 
-/// Splits `n` rows into train, test and (when `validation_size > 0`) validation parts. With `stratify`, each
-/// class keeps its proportion in every part (each class contributes `round(size × class count)` rows, at least
-/// one to train).
+/// Splits `n` rows into train, test and (when `validation_size > 0`) validation parts. The test part has
+/// `ceil(test_size × n)` rows, as scikit-learn's `train_test_split`. With `stratify`, those rows are shared
+/// among the classes in proportion to their counts (largest remainders get the rounding), so each class keeps
+/// its share in every part.
 pub fn train_test_split(
     n: usize,
     test_size: f64,
@@ -68,18 +69,34 @@ pub fn train_test_split(
         test: Vec::new(),
         validation: Vec::new(),
     };
-    for group in shuffled_groups(n, stratify, &mut rng) {
-        let count = group.len();
-        let mut n_test = (test_size * count as f64).round() as usize;
-        let mut n_validation = (validation_size * count as f64).round() as usize;
-        // Keep at least one row of every class to train on.
-        while n_test + n_validation >= count && (n_test > 0 || n_validation > 0) {
-            if n_validation > 0 {
-                n_validation -= 1;
+    let groups = shuffled_groups(n, stratify, &mut rng);
+    let counts: Vec<usize> = groups.iter().map(Vec::len).collect();
+    // As scikit-learn's `train_test_split`: the test part has ceil(test_size × n) rows.
+    let n_test_total = (test_size * n as f64).ceil() as usize;
+    let n_validation_total = (validation_size * n as f64).round() as usize;
+    let test_counts = allocate(n_test_total, &counts);
+    let remaining: Vec<usize> = counts
+        .iter()
+        .zip(&test_counts)
+        .map(|(c, t)| c - t)
+        .collect();
+    let mut test_counts = test_counts;
+    let mut validation_counts =
+        allocate(n_validation_total.min(remaining.iter().sum()), &remaining);
+    // Keep at least one row of every class to train on.
+    for (g, &count) in counts.iter().enumerate() {
+        while count > 0 && test_counts[g] + validation_counts[g] >= count {
+            if validation_counts[g] > 0 {
+                validation_counts[g] -= 1;
+            } else if test_counts[g] > 0 {
+                test_counts[g] -= 1;
             } else {
-                n_test -= 1;
+                break;
             }
         }
+    }
+    for ((group, &n_test), &n_validation) in groups.iter().zip(&test_counts).zip(&validation_counts)
+    {
         split.test.extend_from_slice(&group[..n_test]);
         split
             .validation
@@ -100,6 +117,40 @@ pub fn train_test_split(
     split.test.sort_unstable();
     split.validation.sort_unstable();
     Ok(split)
+}
+
+/// Shares `total` among groups of sizes `counts` in proportion to them: each gets the floor of its exact share,
+/// and the rows left over go to the largest fractional parts (ties to the larger group, then the earlier one).
+/// No group gets more than its size.
+fn allocate(total: usize, counts: &[usize]) -> Vec<usize> {
+    let n: usize = counts.iter().sum();
+    if n == 0 || total == 0 {
+        return vec![0; counts.len()];
+    }
+    let total = total.min(n);
+    let exact: Vec<f64> = counts
+        .iter()
+        .map(|&c| total as f64 * c as f64 / n as f64)
+        .collect();
+    let mut shares: Vec<usize> = exact.iter().map(|e| e.floor() as usize).collect();
+    let mut order: Vec<usize> = (0..counts.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (fa, fb) = (exact[a] - exact[a].floor(), exact[b] - exact[b].floor());
+        fb.total_cmp(&fa)
+            .then(counts[b].cmp(&counts[a]))
+            .then(a.cmp(&b))
+    });
+    let mut left = total - shares.iter().sum::<usize>();
+    for &group in order.iter().cycle().take(order.len() * 2) {
+        if left == 0 {
+            break;
+        }
+        if shares[group] < counts[group] {
+            shares[group] += 1;
+            left -= 1;
+        }
+    }
+    shares
 }
 
 /// K folds: returns `(train, test)` index pairs; every row is in exactly one test fold. Stratified folds deal
@@ -155,6 +206,24 @@ mod tests {
         let mut all: Vec<usize> = a.train.iter().chain(&a.test).copied().collect();
         all.sort_unstable();
         assert_eq!(all, (0..100).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn test_part_sizes_follow_scikit_learn() {
+        // train_test_split(test_size=0.25) on 150 rows holds out ceil(37.5) = 38; stratified over three
+        // classes of 50 the shares are 12.67 each, so two classes give 13 and one gives 12.
+        let labels: Vec<usize> = (0..150).map(|i| i / 50).collect();
+        let split = train_test_split(150, 0.25, 0.0, Some(&labels), 3).unwrap();
+        assert_eq!((split.train.len(), split.test.len()), (112, 38));
+        let mut per_class: Vec<usize> = (0..3)
+            .map(|c| split.test.iter().filter(|&&i| labels[i] == c).count())
+            .collect();
+        per_class.sort_unstable();
+        assert_eq!(per_class, vec![12, 13, 13]);
+        let plain = train_test_split(10, 0.33, 0.0, None, 3).unwrap();
+        assert_eq!(plain.test.len(), 4);
+        assert_eq!(allocate(5, &[1, 1, 8]), vec![1, 0, 4]);
+        assert_eq!(allocate(3, &[2, 2]), vec![2, 1]);
     }
 
     #[test]

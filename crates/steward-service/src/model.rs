@@ -43,7 +43,8 @@ pub struct TrainRequest {
     pub dataset_name: Option<String>,
 }
 
-/// What `training.json` holds and `steward train --json` prints (the model itself is in the package).
+/// What `training.json` holds and `steward train --json` prints (the model itself is in the package). Nothing
+/// here depends on the clock, so it is the same for the same data and seed.
 #[derive(Debug, Clone, Serialize)]
 pub struct TrainingSummary {
     pub algorithm: String,
@@ -53,7 +54,6 @@ pub struct TrainingSummary {
     pub classes: Vec<String>,
     pub rows_train: usize,
     pub rows_test: usize,
-    pub fit_seconds: f64,
     pub quality: QualityReport,
     pub holdout: Option<Evaluation>,
     pub cross_validation: Option<CrossValidation>,
@@ -67,6 +67,9 @@ pub struct TrainOutcome {
     pub package: PackageRef,
     pub version: Option<ModelVersion>,
     pub summary: TrainingSummary,
+    /// Wall time of the final fit. Kept out of the package (a run metric instead), so that the same data and
+    /// seed give the same package hash.
+    pub fit_seconds: f64,
 }
 
 fn summary(report: &TrainReport) -> TrainingSummary {
@@ -78,7 +81,6 @@ fn summary(report: &TrainReport) -> TrainingSummary {
         classes: report.model.classes.clone(),
         rows_train: report.rows_train,
         rows_test: report.rows_test,
-        fit_seconds: report.fit_seconds,
         quality: report.quality.clone(),
         holdout: report.holdout.clone(),
         cross_validation: report.cross_validation.clone(),
@@ -375,6 +377,7 @@ impl Steward {
             package,
             version,
             summary,
+            fit_seconds: report.fit_seconds,
         })
     }
 
