@@ -147,7 +147,30 @@ pub async fn train(steward: &Steward, args: TrainArgs, json: bool) -> anyhow::Re
             .take(5)
             .map(|(name, value)| format!("{name} {}", format_number(*value)))
             .collect();
-        println!("top features: {}", shown.join(", "));
+        println!(
+            "top features (impurity / coefficients): {}",
+            shown.join(", ")
+        );
+    }
+    let mut permutation = s.permutation_importance.clone();
+    permutation.sort_by(|a, b| b.mean.total_cmp(&a.mean));
+    if !permutation.is_empty() {
+        let shown: Vec<String> = permutation
+            .iter()
+            .take(5)
+            .map(|p| {
+                format!(
+                    "{} {} ± {}",
+                    p.feature,
+                    format_number(p.mean),
+                    format_number(p.std)
+                )
+            })
+            .collect();
+        println!(
+            "top features (permutation, holdout score drop): {}",
+            shown.join(", ")
+        );
     }
     println!(
         "run {} (experiment '{}')",

@@ -370,12 +370,9 @@ fn infer_typed_column(values: Vec<Option<String>>, all_numeric: bool) -> (Column
         return (ColumnType::Numeric, ColumnData::Numeric(numbers));
     }
     let present: Vec<&str> = values.iter().flatten().map(String::as_str).collect();
+    // Values stay as written (a `yes`/`no` target predicts `yes`, not `true`), like every other category.
     if !present.is_empty() && present.iter().all(|v| parse_bool(v).is_some()) {
-        let normalised = values
-            .iter()
-            .map(|v| v.as_deref().and_then(parse_bool).map(|b| b.to_string()))
-            .collect();
-        return (ColumnType::Boolean, ColumnData::Text(normalised));
+        return (ColumnType::Boolean, ColumnData::Text(values));
     }
     let distinct: std::collections::HashSet<&str> = present.iter().copied().collect();
     let column_type = if present.len() >= IDENTIFIER_MIN_ROWS && distinct.len() == present.len() {
@@ -557,7 +554,8 @@ mod tests {
         );
         assert!(data.columns[0].data.is_missing(1));
         assert!(data.columns[2].data.is_missing(2));
-        assert_eq!(data.columns[2].data.text(0).as_deref(), Some("true"));
+        // Booleans keep their spelling, so labels come back as the user wrote them.
+        assert_eq!(data.columns[2].data.text(0).as_deref(), Some("yes"));
         assert_eq!(data.n_rows, 3);
         assert_eq!(data.content_hash.len(), 64);
     }

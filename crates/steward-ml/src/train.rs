@@ -127,6 +127,19 @@ pub struct CrossValidation {
     pub std: f64,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PermutationImportance {
+    pub feature: String,
+    /// Mean drop of the score over the repeats (higher = more important; about 0 or below = unused).
+    pub mean: f64,
+    pub std: f64,
+}
+
+/// Shuffles per column for permutation importance (scikit-learn's default `n_repeats`).
+pub const PERMUTATION_REPEATS: usize = 5;
+/// Permutation importance scores at most this many holdout rows, so it stays cheap on large data.
+pub const PERMUTATION_MAX_ROWS: usize = 2_000;
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TrainReport {
     pub model: TrainedModel,
@@ -138,6 +151,9 @@ pub struct TrainReport {
     pub cross_validation: Option<CrossValidation>,
     /// Impurity-based for trees, |coefficient| share for linear models; by preprocessed feature.
     pub feature_importance: Vec<(String, f64)>,
+    /// Drop of the holdout score (accuracy or R²) when one input column is shuffled; by input column. Empty
+    /// without a holdout.
+    pub permutation_importance: Vec<PermutationImportance>,
     pub fit_seconds: f64,
 }
 
@@ -316,10 +332,18 @@ pub fn train(
         },
     };
 
-    let holdout = if split.test.is_empty() {
-        None
+    let (holdout, permutation_importance) = if split.test.is_empty() {
+        (None, Vec::new())
     } else {
-        Some(model.evaluate(&data.select_rows(&split.test))?)
+        let test_rows = data.select_rows(&split.test);
+        let evaluation = model.evaluate(&test_rows)?;
+        let sample: Vec<usize> = (0..test_rows.n_rows.min(PERMUTATION_MAX_ROWS)).collect();
+        let importance = model.permutation_importance(
+            &test_rows.select_rows(&sample),
+            PERMUTATION_REPEATS,
+            spec.seed,
+        )?;
+        (Some(evaluation), importance)
     };
 
     let cross_validation = match spec.cv_folds {
@@ -374,6 +398,7 @@ pub fn train(
         holdout,
         cross_validation,
         feature_importance,
+        permutation_importance,
         fit_seconds,
     })
 }
@@ -443,6 +468,67 @@ impl TrainedModel {
         })
     }
 
+    /// Permutation importance of each input column on `data` (which has the target): the drop of the primary
+    /// score (accuracy or R²) when that column's values are shuffled, over `n_repeats` shuffles. Shuffle `r` of
+    /// column `j` draws from `Rng::new(seed).fork(j * n_repeats + r)`, so the result is deterministic.
+    pub fn permutation_importance(
+        &self,
+        data: &Dataset,
+        n_repeats: usize,
+        seed: u64,
+    ) -> MlResult<Vec<PermutationImportance>> {
+        use rayon::prelude::*;
+        if n_repeats == 0 {
+            return Err(invalid_param("permutation importance needs n_repeats >= 1"));
+        }
+        let (_, baseline) = self.evaluate(data)?.primary();
+        let features: Vec<(usize, String)> = data
+            .columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| {
+                self.reference
+                    .schema
+                    .column(&c.name)
+                    .is_some_and(|s| s.role == Role::Feature)
+            })
+            .map(|(i, c)| (i, c.name.clone()))
+            .collect();
+        let root = crate::rng::Rng::new(seed);
+        features
+            .par_iter()
+            .enumerate()
+            .map(|(j, (column, name))| {
+                let mut drops = Vec::with_capacity(n_repeats);
+                for repeat in 0..n_repeats {
+                    let mut order: Vec<usize> = (0..data.n_rows).collect();
+                    root.fork((j * n_repeats + repeat) as u64)
+                        .shuffle(&mut order);
+                    let mut shuffled = data.clone();
+                    shuffled.columns[*column].data = match &data.columns[*column].data {
+                        ColumnData::Numeric(v) => {
+                            ColumnData::Numeric(order.iter().map(|&i| v[i]).collect())
+                        }
+                        ColumnData::Text(v) => {
+                            ColumnData::Text(order.iter().map(|&i| v[i].clone()).collect())
+                        }
+                    };
+                    let (_, score) = self.evaluate(&shuffled)?.primary();
+                    drops.push(baseline - score);
+                }
+                let mean = drops.iter().sum::<f64>() / n_repeats as f64;
+                let std = (drops.iter().map(|d| (d - mean).powi(2)).sum::<f64>()
+                    / n_repeats as f64)
+                    .sqrt();
+                Ok(PermutationImportance {
+                    feature: name.clone(),
+                    mean,
+                    std,
+                })
+            })
+            .collect()
+    }
+
     /// The model's inputs and outputs, for the registry.
     pub fn signature(&self) -> serde_json::Value {
         let inputs: Vec<serde_json::Value> = self
@@ -466,5 +552,137 @@ impl TrainedModel {
                 Task::Regression => serde_json::json!([{ "name": "prediction", "type": "float64" }]),
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::RoleOverrides;
+    use crate::rng::Rng;
+    use crate::tree::no_progress;
+
+    fn iris() -> Dataset {
+        let bytes = include_bytes!("../../../fixtures/data/iris.csv");
+        Dataset::from_csv_bytes(
+            bytes,
+            &RoleOverrides {
+                target: Some("species".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    }
+
+    fn spec(algorithm: Algorithm, seed: u64) -> TrainSpec {
+        TrainSpec {
+            algorithm,
+            params: vec![],
+            seed,
+            test_size: 0.25,
+            cv_folds: None,
+            task: None,
+        }
+    }
+
+    #[test]
+    fn same_data_and_seed_give_a_byte_identical_model() {
+        let data = iris();
+        for algorithm in Algorithm::ALL {
+            if algorithm == Algorithm::LinearRegression {
+                continue;
+            }
+            let a = train(&data, &spec(algorithm, 5), &no_progress).unwrap();
+            let b = train(&data, &spec(algorithm, 5), &no_progress).unwrap();
+            let bytes = |r: &TrainReport| serde_json::to_vec(&r.model).unwrap();
+            assert_eq!(bytes(&a), bytes(&b), "{algorithm}");
+            // The model read back predicts the same.
+            let restored: TrainedModel = serde_json::from_slice(&bytes(&a)).unwrap();
+            assert_eq!(
+                restored.predict(&data).unwrap(),
+                a.model.predict(&data).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn string_targets_come_back_as_their_labels() {
+        let data = iris();
+        let report = train(&data, &spec(Algorithm::RandomForest, 1), &no_progress).unwrap();
+        assert_eq!(report.model.classes, ["setosa", "versicolor", "virginica"]);
+        let predictions = report.model.predict(&data).unwrap();
+        let labels = predictions.labels.unwrap();
+        assert_eq!(labels[0], "setosa");
+        assert_eq!(labels[149], "virginica");
+        let signature = report.model.signature();
+        assert_eq!(signature["classes"][1], "versicolor");
+        assert_eq!(signature["inputs"].as_array().unwrap().len(), 4);
+    }
+
+    /// y depends on `signal` and a category; `noise` is unrelated. Unknown categories at prediction time encode
+    /// as all-zero one-hot columns rather than failing.
+    #[test]
+    fn permutation_importance_ranks_the_columns_the_model_uses() {
+        let mut rng = Rng::new(3);
+        let mut csv = String::from("signal,noise,colour,y\n");
+        for _ in 0..600 {
+            let signal = rng.normal();
+            let colour = ["red", "green", "blue"][rng.below(3)];
+            let shift = if colour == "red" { 1.5 } else { 0.0 };
+            let y = if signal + shift > 0.5 { "yes" } else { "no" };
+            csv.push_str(&format!("{signal},{},{colour},{y}\n", rng.normal()));
+        }
+        let roles = RoleOverrides {
+            target: Some("y".into()),
+            ..Default::default()
+        };
+        let data = Dataset::from_csv_bytes(csv.as_bytes(), &roles).unwrap();
+        let report = train(&data, &spec(Algorithm::GradientBoosting, 2), &no_progress).unwrap();
+        let importance = |name: &str| {
+            report
+                .permutation_importance
+                .iter()
+                .find(|p| p.feature == name)
+                .map(|p| p.mean)
+                .unwrap()
+        };
+        assert!(
+            importance("signal") > 0.2,
+            "{:?}",
+            report.permutation_importance
+        );
+        assert!(
+            importance("colour") > 0.03,
+            "{:?}",
+            report.permutation_importance
+        );
+        assert!(
+            importance("noise").abs() < 0.03,
+            "{:?}",
+            report.permutation_importance
+        );
+
+        let unseen = Dataset::from_csv_bytes(
+            b"signal,noise,colour\n2.0,0.1,purple\n",
+            &RoleOverrides::default(),
+        )
+        .unwrap();
+        let predicted = report.model.predict(&unseen).unwrap();
+        assert_eq!(predicted.labels.unwrap(), ["yes"]);
+    }
+
+    #[test]
+    fn the_task_must_suit_the_algorithm() {
+        let data = iris();
+        let mut regression = spec(Algorithm::LogisticRegression, 1);
+        regression.task = Some(Task::Regression);
+        let message = train(&data, &regression, &no_progress)
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("logistic_regression"), "{message}");
+        let mut typo = spec(Algorithm::RandomForest, 1);
+        typo.params = vec![("n_estimator".into(), "3".into())];
+        let message = train(&data, &typo, &no_progress).unwrap_err().to_string();
+        assert!(message.contains("n_estimator"), "{message}");
     }
 }

@@ -58,6 +58,7 @@ pub struct TrainingSummary {
     pub holdout: Option<Evaluation>,
     pub cross_validation: Option<CrossValidation>,
     pub feature_importance: Vec<(String, f64)>,
+    pub permutation_importance: Vec<steward_ml::train::PermutationImportance>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -85,6 +86,7 @@ fn summary(report: &TrainReport) -> TrainingSummary {
         holdout: report.holdout.clone(),
         cross_validation: report.cross_validation.clone(),
         feature_importance: report.feature_importance.clone(),
+        permutation_importance: report.permutation_importance.clone(),
     }
 }
 

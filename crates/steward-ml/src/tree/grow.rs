@@ -26,9 +26,18 @@ pub(crate) trait Criterion: Sync {
     fn n_outputs(&self) -> usize;
     /// Adds one row's statistics to a bin (or node total).
     fn add_row(&self, row: usize, slot: &mut [f64]);
-    /// Adds `rows` to the histogram of one feature whose bins are `column`; returns the range of bins touched
-    /// as `(first, last + 1)`, or `(0, 0)` for no rows.
-    fn accumulate(&self, column: &[u8], rows: &[u32], histogram: &mut [f64]) -> (usize, usize);
+    /// Copies the per-row values `accumulate` reads into `out`, in the order of `rows`, so that each feature's
+    /// pass over a node reads them sequentially instead of through the row indices.
+    fn gather(&self, rows: &[u32], out: &mut Vec<f64>);
+    /// Adds `rows` (with `gathered`, what [`Criterion::gather`] made of them) to the histogram of one feature
+    /// whose bins are `column`; returns the range of bins touched as `(first, last + 1)`, or `(0, 0)` for no rows.
+    fn accumulate(
+        &self,
+        column: &[u8],
+        rows: &[u32],
+        gathered: &[f64],
+        histogram: &mut [f64],
+    ) -> (usize, usize);
     /// A node's score; a split's gain is `score(left) + score(right) - score(parent)`, which for Gini and
     /// squared error is the weighted impurity decrease scikit-learn's feature importances sum.
     fn score(&self, stats: &[f64]) -> f64;
@@ -37,6 +46,35 @@ pub(crate) trait Criterion: Sync {
     /// Whether a node with these rows cannot be improved by any split (one class, one target value).
     fn is_pure(&self, rows: &[u32]) -> bool;
     fn leaf_value(&self, stats: &[f64], out: &mut [f64]);
+
+    /// The best split of one feature's histogram, as [`scan_feature`] defines it; criteria may specialise it.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn scan(
+        &self,
+        histogram: &[f64],
+        touched: (usize, usize),
+        totals: &[f64],
+        min_samples_leaf: usize,
+        left: &mut [f64],
+        right: &mut [f64],
+        best_left: &mut [f64],
+    ) -> Option<(usize, f64)>
+    where
+        Self: Sized,
+    {
+        scan_feature(
+            self,
+            histogram,
+            touched,
+            totals,
+            self.n_stats(),
+            min_samples_leaf,
+            left,
+            right,
+            best_left,
+        )
+    }
 }
 
 /// Gini impurity over weighted class counts; leaves hold class probability distributions.
@@ -61,16 +99,27 @@ impl Criterion for ClassCriterion<'_> {
         slot[self.n_classes] += 1.0;
     }
 
-    fn accumulate(&self, column: &[u8], rows: &[u32], histogram: &mut [f64]) -> (usize, usize) {
+    fn gather(&self, rows: &[u32], out: &mut Vec<f64>) {
+        out.clear();
+        out.extend(rows.iter().map(|&r| self.weights[r as usize]));
+    }
+
+    fn accumulate(
+        &self,
+        column: &[u8],
+        rows: &[u32],
+        gathered: &[f64],
+        histogram: &mut [f64],
+    ) -> (usize, usize) {
         let stride = self.n_classes + 1;
         let (mut lo, mut hi) = (usize::MAX, 0usize);
-        for &row in rows {
+        for (&row, &weight) in rows.iter().zip(gathered) {
             let row = row as usize;
             let bin = column[row] as usize;
             lo = lo.min(bin);
             hi = hi.max(bin);
             let base = bin * stride;
-            histogram[base + self.classes[row] as usize] += self.weights[row];
+            histogram[base + self.classes[row] as usize] += weight;
             histogram[base + self.n_classes] += 1.0;
         }
         if rows.is_empty() {
@@ -136,16 +185,30 @@ impl Criterion for GradientCriterion<'_> {
         slot[2] += 1.0;
     }
 
-    fn accumulate(&self, column: &[u8], rows: &[u32], histogram: &mut [f64]) -> (usize, usize) {
-        let (mut lo, mut hi) = (usize::MAX, 0usize);
+    fn gather(&self, rows: &[u32], out: &mut Vec<f64>) {
+        out.clear();
+        out.reserve(rows.len() * 2);
         for &row in rows {
-            let row = row as usize;
-            let bin = column[row] as usize;
+            out.push(self.gradients[row as usize]);
+            out.push(self.hessians[row as usize]);
+        }
+    }
+
+    fn accumulate(
+        &self,
+        column: &[u8],
+        rows: &[u32],
+        gathered: &[f64],
+        histogram: &mut [f64],
+    ) -> (usize, usize) {
+        let (mut lo, mut hi) = (usize::MAX, 0usize);
+        for (&row, pair) in rows.iter().zip(gathered.chunks_exact(2)) {
+            let bin = column[row as usize] as usize;
             lo = lo.min(bin);
             hi = hi.max(bin);
             let slot = &mut histogram[bin * 3..bin * 3 + 3];
-            slot[0] += self.gradients[row];
-            slot[1] += self.hessians[row];
+            slot[0] += pair[0];
+            slot[1] += pair[1];
             slot[2] += 1.0;
         }
         if rows.is_empty() {
@@ -188,6 +251,79 @@ impl Criterion for GradientCriterion<'_> {
             0.0
         };
     }
+
+    /// [`scan_feature`] with the three statistics in registers: the same bins, scores and tie-breaking.
+    #[inline]
+    fn scan(
+        &self,
+        histogram: &[f64],
+        touched: (usize, usize),
+        totals: &[f64],
+        min_samples_leaf: usize,
+        _left: &mut [f64],
+        _right: &mut [f64],
+        best_left: &mut [f64],
+    ) -> Option<(usize, f64)> {
+        let (mut lo, mut hi) = touched;
+        while lo < hi && histogram[lo * 3 + 2] == 0.0 {
+            lo += 1;
+        }
+        while hi > lo && histogram[(hi - 1) * 3 + 2] == 0.0 {
+            hi -= 1;
+        }
+        if hi - lo < 2 {
+            return None;
+        }
+        let score = |g: f64, h: f64| {
+            let denominator = h + self.l2;
+            if denominator <= 0.0 {
+                0.0
+            } else {
+                g * g / denominator
+            }
+        };
+        let (total_g, total_h, total_count) = (totals[0], totals[1], totals[2]);
+        let min_leaf = min_samples_leaf as f64;
+        let (mut g, mut h, mut count) = (0.0, 0.0, 0.0);
+        let mut best_bin = usize::MAX;
+        let mut best_score = f64::NEG_INFINITY;
+        for (offset, slot) in histogram[lo * 3..(hi - 1) * 3].chunks_exact(3).enumerate() {
+            g += slot[0];
+            h += slot[1];
+            count += slot[2];
+            if count < min_leaf {
+                continue;
+            }
+            if total_count - count < min_leaf {
+                break;
+            }
+            let (right_g, right_h) = (total_g - g, total_h - h);
+            if h < self.min_hessian || right_h < self.min_hessian {
+                continue;
+            }
+            let candidate = score(g, h) + score(right_g, right_h);
+            if candidate > best_score {
+                best_score = candidate;
+                best_bin = lo + offset;
+                best_left.copy_from_slice(&[g, h, count]);
+            }
+        }
+        Some((best_bin, best_score))
+    }
+}
+
+/// Rows per block when building a node's histograms: every feature's histogram takes one block before the next
+/// block is read, so the gathered statistics are read from memory once per node, not once per feature.
+const ROW_BLOCK: usize = 2_048;
+
+/// Merges two touched-bin ranges (`(0, 0)` is empty).
+#[inline]
+fn merge_ranges(a: (usize, usize), b: (usize, usize)) -> (usize, usize) {
+    match (a.0 == a.1, b.0 == b.1) {
+        (true, _) => b,
+        (_, true) => a,
+        _ => (a.0.min(b.0), a.1.max(b.1)),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -220,6 +356,9 @@ struct Split {
     feature: usize,
     bin: usize,
     gain: f64,
+    /// The criterion's statistics of the rows going left (the right child's are the parent's minus these), so
+    /// children never re-sum their rows.
+    left_totals: Vec<f64>,
 }
 
 /// Histograms of every feature of one node: `data[feature * feature_len + bin * n_stats + stat]`, plus the
@@ -254,9 +393,14 @@ struct Grower<'a, C: Criterion> {
     /// One feature's histogram, for the build-on-demand mode.
     scratch: Vec<f64>,
     partition_buffer: Vec<u32>,
+    /// What the criterion gathered for the node whose histograms are being built.
+    gathered: Vec<f64>,
     feature_order: Vec<usize>,
     left_stats: Vec<f64>,
     right_stats: Vec<f64>,
+    /// Left statistics at the best bin of the feature being scanned, and of the best split so far.
+    feature_best_left: Vec<f64>,
+    best_left: Vec<f64>,
 }
 
 pub(crate) fn grow<C: Criterion>(
@@ -280,9 +424,12 @@ pub(crate) fn grow<C: Criterion>(
         pool: Vec::new(),
         scratch: vec![0.0; feature_len],
         partition_buffer: Vec::with_capacity(rows.len()),
+        gathered: Vec::new(),
         feature_order: (0..n_features).collect(),
         left_stats: vec![0.0; n_stats],
         right_stats: vec![0.0; n_stats],
+        feature_best_left: vec![0.0; n_stats],
+        best_left: vec![0.0; n_stats],
     };
     let mut tree = Tree::new(criterion.n_outputs());
     let mut importances = vec![0.0; n_features];
@@ -293,11 +440,16 @@ pub(crate) fn grow<C: Criterion>(
 
     let root = tree.push_node();
     let end = rows.len();
+    let mut root_totals = vec![0.0; n_stats];
+    for &row in &rows {
+        criterion.add_row(row as usize, &mut root_totals);
+    }
     grower.visit(
         root,
         0,
         end,
         0,
+        root_totals,
         None,
         &rows,
         rng,
@@ -325,10 +477,15 @@ pub(crate) fn grow<C: Criterion>(
             start,
             end,
             depth,
+            totals,
             split,
             histograms,
-            ..
         } = pending;
+        let right_totals: Vec<f64> = totals
+            .iter()
+            .zip(&split.left_totals)
+            .map(|(t, l)| t - l)
+            .collect();
         let middle = grower.partition(&mut rows[start..end], split.feature, split.bin) + start;
         let left = tree.push_node();
         let right = tree.push_node();
@@ -371,6 +528,7 @@ pub(crate) fn grow<C: Criterion>(
             middle,
             end,
             depth + 1,
+            right_totals,
             right_histograms,
             &rows,
             rng,
@@ -382,6 +540,7 @@ pub(crate) fn grow<C: Criterion>(
             start,
             middle,
             depth + 1,
+            split.left_totals,
             left_histograms,
             &rows,
             rng,
@@ -421,6 +580,7 @@ impl<C: Criterion> Grower<'_, C> {
         start: usize,
         end: usize,
         depth: usize,
+        totals: Vec<f64>,
         histograms: Option<HistogramSet>,
         rows: &[u32],
         rng: &mut Rng,
@@ -428,10 +588,6 @@ impl<C: Criterion> Grower<'_, C> {
         make_leaf: impl FnOnce(usize, &[f64]),
     ) {
         let node_rows = &rows[start..end];
-        let mut totals = vec![0.0; self.n_stats];
-        for &row in node_rows {
-            self.criterion.add_row(row as usize, &mut totals);
-        }
         let count = node_rows.len();
         let config = self.config;
         let splittable = config.max_depth.is_none_or(|max| depth < max)
@@ -485,24 +641,39 @@ impl<C: Criterion> Grower<'_, C> {
 
     fn build_all(&mut self, rows: &[u32]) -> HistogramSet {
         let mut set = self.take_buffer();
+        self.criterion.gather(rows, &mut self.gathered);
         let (data, criterion, feature_len) = (self.data, self.criterion, self.feature_len);
+        let gathered = &self.gathered[..];
+        let per_row = gathered.len() / rows.len().max(1);
+        // Fills the histograms of features `first..` (as many as `histograms` holds), block by block.
+        let build = |first: usize, histograms: &mut [f64], touched: &mut [(usize, usize)]| {
+            for start in (0..rows.len()).step_by(ROW_BLOCK) {
+                let end = (start + ROW_BLOCK).min(rows.len());
+                let (block, block_gathered) =
+                    (&rows[start..end], &gathered[start * per_row..end * per_row]);
+                let work = histograms.chunks_mut(feature_len).zip(touched.iter_mut());
+                for (offset, (histogram, range)) in work.enumerate() {
+                    let column = data.column(first + offset);
+                    let added = criterion.accumulate(column, block, block_gathered, histogram);
+                    *range = merge_ranges(*range, added);
+                }
+            }
+        };
         let HistogramSet {
             data: buffer,
             touched,
         } = &mut set;
-        if self.config.parallel && rows.len() >= PARALLEL_MIN_ROWS {
+        let n_features = touched.len();
+        if self.config.parallel && rows.len() >= PARALLEL_MIN_ROWS && n_features > 1 {
+            // One contiguous group of features per thread.
+            let group = n_features.div_ceil(rayon::current_num_threads().max(1));
             buffer
-                .par_chunks_mut(feature_len)
-                .zip(touched.par_iter_mut())
+                .par_chunks_mut(feature_len * group)
+                .zip(touched.par_chunks_mut(group))
                 .enumerate()
-                .for_each(|(feature, (histogram, range))| {
-                    *range = criterion.accumulate(data.column(feature), rows, histogram);
-                });
+                .for_each(|(index, (histograms, ranges))| build(index * group, histograms, ranges));
         } else {
-            let work = buffer.chunks_mut(feature_len).zip(touched.iter_mut());
-            for (feature, (histogram, range)) in work.enumerate() {
-                *range = criterion.accumulate(data.column(feature), rows, histogram);
-            }
+            build(0, buffer, touched);
         }
         set
     }
@@ -526,19 +697,67 @@ impl<C: Criterion> Grower<'_, C> {
     fn partition(&mut self, rows: &mut [u32], feature: usize, split_bin: usize) -> usize {
         let column = self.data.column(feature);
         let split_bin = split_bin as u8;
+        // Branch-free: each row is written to both sides and only the side it belongs to advances, because the
+        // direction is as unpredictable as the data.
         self.partition_buffer.clear();
-        let mut n_left = 0;
+        self.partition_buffer.resize(rows.len(), 0);
+        let (mut n_left, mut n_right) = (0, 0);
         for i in 0..rows.len() {
             let row = rows[i];
-            if column[row as usize] <= split_bin {
-                rows[n_left] = row;
-                n_left += 1;
-            } else {
-                self.partition_buffer.push(row);
-            }
+            let goes_left = column[row as usize] <= split_bin;
+            rows[n_left] = row;
+            self.partition_buffer[n_right] = row;
+            n_left += usize::from(goes_left);
+            n_right += usize::from(!goes_left);
         }
-        rows[n_left..].copy_from_slice(&self.partition_buffer);
+        rows[n_left..].copy_from_slice(&self.partition_buffer[..n_right]);
         n_left
+    }
+
+    /// [`Grower::best_split`] over every feature of kept histograms, the features scanned in parallel. The
+    /// result is the sequential one: the highest score, ties to the lowest feature index.
+    fn best_split_parallel(
+        &self,
+        set: &HistogramSet,
+        totals: &[f64],
+        parent_score: f64,
+    ) -> Option<Split> {
+        let (criterion, n_stats, min_leaf) =
+            (self.criterion, self.n_stats, self.config.min_samples_leaf);
+        let best = set
+            .data
+            .par_chunks(self.feature_len)
+            .zip(set.touched.par_iter())
+            .enumerate()
+            .filter_map(|(feature, (histogram, &touched))| {
+                let (mut left, mut right, mut best_left) =
+                    (vec![0.0; n_stats], vec![0.0; n_stats], vec![0.0; n_stats]);
+                let (bin, score) = criterion.scan(
+                    histogram,
+                    touched,
+                    totals,
+                    min_leaf,
+                    &mut left,
+                    &mut right,
+                    &mut best_left,
+                )?;
+                (bin != usize::MAX).then_some((feature, bin, score, best_left))
+            })
+            .reduce_with(|a, b| {
+                if b.2 > a.2 || (b.2 == a.2 && b.0 < a.0) {
+                    b
+                } else {
+                    a
+                }
+            })?;
+        let (feature, bin, score, left_totals) = best;
+        let gain = score - parent_score;
+        (gain > self.config.min_gain).then_some(Split {
+            feature,
+            bin,
+            gain,
+            left_totals,
+        })
     }
 
     /// The best split over the features this node examines: all of them, or (with `max_features` below the
@@ -557,7 +776,17 @@ impl<C: Criterion> Grower<'_, C> {
             rng.shuffle(&mut self.feature_order);
         }
         let parent_score = self.criterion.score(totals);
-        let mut best: Option<Split> = None;
+        if let Some(set) = histograms
+            && !sample_features
+            && self.config.parallel
+            && rows.len() >= PARALLEL_MIN_ROWS
+        {
+            return self.best_split_parallel(set, totals, parent_score);
+        }
+        if histograms.is_none() {
+            self.criterion.gather(rows, &mut self.gathered);
+        }
+        let mut best: Option<(usize, usize, f64)> = None;
         let mut best_score = f64::NEG_INFINITY;
         let mut examined = 0;
         for position in 0..n_features {
@@ -580,20 +809,20 @@ impl<C: Criterion> Grower<'_, C> {
                     let touched = self.criterion.accumulate(
                         self.data.column(feature),
                         rows,
+                        &self.gathered,
                         &mut self.scratch,
                     );
                     (&self.scratch[..], touched, true)
                 }
             };
-            let found = scan_feature(
-                self.criterion,
+            let found = self.criterion.scan(
                 histogram,
                 touched,
                 totals,
-                self.n_stats,
                 self.config.min_samples_leaf,
                 &mut self.left_stats,
                 &mut self.right_stats,
+                &mut self.feature_best_left,
             );
             if scratch_used {
                 let (lo, hi) = touched;
@@ -605,14 +834,17 @@ impl<C: Criterion> Grower<'_, C> {
             examined += 1;
             if bin != usize::MAX && score > best_score {
                 best_score = score;
-                best = Some(Split {
-                    feature,
-                    bin,
-                    gain: score - parent_score,
-                });
+                best = Some((feature, bin, score - parent_score));
+                self.best_left.copy_from_slice(&self.feature_best_left);
             }
         }
-        best.filter(|split| split.gain > self.config.min_gain)
+        best.filter(|&(_, _, gain)| gain > self.config.min_gain)
+            .map(|(feature, bin, gain)| Split {
+                feature,
+                bin,
+                gain,
+                left_totals: self.best_left.clone(),
+            })
     }
 }
 
@@ -629,6 +861,7 @@ fn scan_feature<C: Criterion>(
     min_samples_leaf: usize,
     left: &mut [f64],
     right: &mut [f64],
+    best_left: &mut [f64],
 ) -> Option<(usize, f64)> {
     let count_slot = n_stats - 1;
     let (mut lo, mut hi) = touched;
@@ -669,6 +902,7 @@ fn scan_feature<C: Criterion>(
         if score > best_score {
             best_score = score;
             best_bin = bin;
+            best_left.copy_from_slice(left);
         }
     }
     Some((best_bin, best_score))
