@@ -106,6 +106,41 @@ impl ColumnData {
     }
 }
 
+impl ColumnData {
+    /// How often each present value occurs, keyed by its text (numbers as [`format_number`] writes them). Numbers
+    /// are counted by value first and formatted once per distinct value, not once per row.
+    pub fn value_counts(&self) -> HashMap<String, usize> {
+        match self {
+            ColumnData::Numeric(values) => {
+                let mut by_bits: HashMap<u64, usize> = HashMap::new();
+                for v in values.iter().filter(|v| !v.is_nan()) {
+                    // +0.0 and -0.0 are one value, as their text is.
+                    *by_bits.entry((v + 0.0).to_bits()).or_default() += 1;
+                }
+                let mut counts = HashMap::with_capacity(by_bits.len());
+                for (bits, count) in by_bits {
+                    *counts
+                        .entry(format_number(f64::from_bits(bits)))
+                        .or_default() += count;
+                }
+                counts
+            }
+            ColumnData::Text(values) => {
+                let mut counts: HashMap<String, usize> = HashMap::new();
+                for value in values.iter().flatten() {
+                    match counts.get_mut(value.as_str()) {
+                        Some(count) => *count += 1,
+                        None => {
+                            counts.insert(value.clone(), 1);
+                        }
+                    }
+                }
+                counts
+            }
+        }
+    }
+}
+
 pub fn format_number(value: f64) -> String {
     if value.fract() == 0.0 && value.abs() < 1e15 {
         format!("{value:.0}")
@@ -168,30 +203,71 @@ impl Dataset {
             .map(|h| h.trim().to_string())
             .collect();
         check_headers(&headers)?;
-        let mut raw: Vec<Vec<Option<String>>> = vec![Vec::new(); headers.len()];
-        for (index, record) in reader.records().enumerate() {
+        // Pass 1 parses every column as numbers, which is what most columns are and costs 8 bytes a cell. A
+        // column that turns out not to be numeric is read again as text in pass 2, from the same bytes.
+        let n_columns = headers.len();
+        let mut numeric: Vec<Option<Vec<f64>>> = vec![Some(Vec::new()); n_columns];
+        let mut record = csv::StringRecord::new();
+        let mut n_rows = 0usize;
+        loop {
             // Row numbers as a spreadsheet shows them: the header is row 1.
-            let line = index + 2;
-            let record = record.map_err(|e| match e.kind() {
-                csv::ErrorKind::UnequalLengths { len, .. } => invalid_data(format!(
-                    "row {line} has {len} fields but the header has {}; check for a missing or extra separator",
-                    headers.len()
-                )),
-                _ => invalid_data(format!("row {line}: {e}")),
-            })?;
-            for (column, field) in record.iter().enumerate() {
-                let field = field.trim();
-                raw[column].push((!MISSING_TOKENS.contains(&field)).then(|| field.to_string()));
+            let line = n_rows + 2;
+            let more = reader
+                .read_record(&mut record)
+                .map_err(|e| csv_error(&e, line, n_columns))?;
+            if !more {
+                break;
             }
+            for (column, field) in record.iter().enumerate() {
+                let Some(values) = &mut numeric[column] else {
+                    continue;
+                };
+                let field = field.trim();
+                if MISSING_TOKENS.contains(&field) {
+                    values.push(f64::NAN);
+                } else if let Ok(value) = field.parse::<f64>() {
+                    values.push(value);
+                } else {
+                    numeric[column] = None;
+                }
+            }
+            n_rows += 1;
         }
-        let n_rows = raw.first().map_or(0, Vec::len);
         if n_rows == 0 {
             return Err(invalid_data("the file has a header but no rows"));
         }
-        let mut columns = Vec::with_capacity(headers.len());
-        let mut schema = Vec::with_capacity(headers.len());
-        for (name, values) in headers.into_iter().zip(raw) {
-            let (column_type, data) = infer_column(&name, values)?;
+        let text_columns: Vec<usize> = (0..n_columns).filter(|&c| numeric[c].is_none()).collect();
+        let mut text: Vec<Vec<Option<String>>> = vec![Vec::new(); n_columns];
+        if !text_columns.is_empty() {
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(true)
+                .flexible(false)
+                .from_reader(bytes);
+            while reader
+                .read_record(&mut record)
+                .map_err(|e| invalid_data(format!("re-reading the file: {e}")))?
+            {
+                for &column in &text_columns {
+                    let field = record.get(column).unwrap_or_default().trim();
+                    text[column]
+                        .push((!MISSING_TOKENS.contains(&field)).then(|| field.to_string()));
+                }
+            }
+        }
+        let mut columns = Vec::with_capacity(n_columns);
+        let mut schema = Vec::with_capacity(n_columns);
+        for ((name, parsed), values) in headers.into_iter().zip(numeric).zip(text) {
+            let (column_type, data) = match parsed {
+                Some(numbers) if numbers.iter().any(|v| !v.is_nan()) => {
+                    (ColumnType::Numeric, ColumnData::Numeric(numbers))
+                }
+                // Every value is missing: nothing says what the column is.
+                Some(numbers) => (
+                    ColumnType::Categorical,
+                    ColumnData::Text(vec![None; numbers.len()]),
+                ),
+                None => infer_column(&name, values)?,
+            };
             schema.push(ColumnSchema {
                 name: name.clone(),
                 column_type,
@@ -285,6 +361,15 @@ impl Dataset {
                 .map(|(column, schema)| profile_column(column, schema.column_type))
                 .collect(),
         }
+    }
+}
+
+fn csv_error(error: &csv::Error, line: usize, n_columns: usize) -> crate::MlError {
+    match error.kind() {
+        csv::ErrorKind::UnequalLengths { len, .. } => invalid_data(format!(
+            "row {line} has {len} fields but the header has {n_columns}; check for a missing or extra separator"
+        )),
+        _ => invalid_data(format!("row {line}: {error}")),
     }
 }
 

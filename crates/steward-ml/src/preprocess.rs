@@ -330,21 +330,33 @@ impl LabelEncoder {
             .enumerate()
             .map(|(i, c)| (c.as_str(), i))
             .collect();
+        // A numeric target is looked up once per distinct value, not formatted once per row.
+        let mut numeric_cache: HashMap<u64, usize> = HashMap::new();
         (0..data.n_rows)
             .map(|row| {
+                if let ColumnData::Numeric(values) = &column.data
+                    && !values[row].is_nan()
+                    && let Some(&class) = numeric_cache.get(&(values[row] + 0.0).to_bits())
+                {
+                    return Ok(class);
+                }
                 let text = column.data.text(row).ok_or_else(|| {
                     invalid_data(format!(
                         "target '{target}' is missing at row {}; drop or fill those rows",
                         row + 2
                     ))
                 })?;
-                index.get(text.as_str()).copied().ok_or_else(|| {
+                let class = index.get(text.as_str()).copied().ok_or_else(|| {
                     invalid_data(format!(
                         "target '{target}' row {} has class '{text}', which the model does not know (classes: {})",
                         row + 2,
                         self.classes.join(", ")
                     ))
-                })
+                })?;
+                if let ColumnData::Numeric(values) = &column.data {
+                    numeric_cache.insert((values[row] + 0.0).to_bits(), class);
+                }
+                Ok(class)
             })
             .collect()
     }

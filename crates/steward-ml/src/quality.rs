@@ -3,7 +3,7 @@
 //! registered dataset or the data a model was trained on) it is also checked for missing columns, type
 //! mismatches, values outside the reference range and unknown categories.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
@@ -164,7 +164,7 @@ pub fn check(data: &Dataset, reference: Option<&Reference>) -> QualityReport {
             );
             if let Some(target) = &target
                 && let Some(target_column) = data.column(target)
-                && (0..data.n_rows).all(|r| column.data.text(r) == target_column.data.text(r))
+                && same_values(&column.data, &target_column.data)
             {
                 report.add(
                     "leakage",
@@ -234,12 +234,7 @@ fn distinct_values(data: &ColumnData) -> usize {
 }
 
 fn check_classes(name: &str, data: &ColumnData, report: &mut QualityReport) {
-    let mut counts: HashMap<String, usize> = HashMap::new();
-    for row in 0..data.len() {
-        if let Some(label) = data.text(row) {
-            *counts.entry(label).or_default() += 1;
-        }
-    }
+    let counts = data.value_counts();
     let (Some(min), Some(max)) = (counts.values().min(), counts.values().max()) else {
         return;
     };
@@ -271,11 +266,48 @@ fn check_classes(name: &str, data: &ColumnData, report: &mut QualityReport) {
     });
 }
 
+/// Whether two columns hold the same values row by row (missing equals missing), as text would compare them.
+fn same_values(a: &ColumnData, b: &ColumnData) -> bool {
+    match (a, b) {
+        (ColumnData::Numeric(x), ColumnData::Numeric(y)) => x
+            .iter()
+            .zip(y)
+            .all(|(p, q)| p == q || (p.is_nan() && q.is_nan())),
+        (ColumnData::Text(x), ColumnData::Text(y)) => x == y,
+        _ => (0..a.len()).all(|r| a.text(r) == b.text(r)),
+    }
+}
+
+/// Rows equal to an earlier row. Rows are compared by a 128-bit hash of their cells (two independently keyed
+/// SipHashes), with no per-cell allocation; a false match needs a 128-bit collision.
 fn duplicate_rows(data: &Dataset) -> usize {
-    let mut seen = HashSet::new();
+    use std::hash::{Hash, Hasher};
+    let mut seen: HashSet<u128> = HashSet::with_capacity(data.n_rows);
     let mut duplicates = 0;
     for row in 0..data.n_rows {
-        let key: Vec<Option<String>> = data.columns.iter().map(|c| c.data.text(row)).collect();
+        let mut first = std::collections::hash_map::DefaultHasher::new();
+        let mut second = std::collections::hash_map::DefaultHasher::new();
+        0x5eed_u64.hash(&mut second);
+        for column in &data.columns {
+            match &column.data {
+                ColumnData::Numeric(values) => {
+                    let v = values[row];
+                    // One key for every missing value, and for +0.0 and -0.0.
+                    let bits = if v.is_nan() {
+                        u64::MAX
+                    } else {
+                        (v + 0.0).to_bits()
+                    };
+                    bits.hash(&mut first);
+                    bits.hash(&mut second);
+                }
+                ColumnData::Text(values) => {
+                    values[row].hash(&mut first);
+                    values[row].hash(&mut second);
+                }
+            }
+        }
+        let key = (u128::from(first.finish()) << 64) | u128::from(second.finish());
         if !seen.insert(key) {
             duplicates += 1;
         }
@@ -461,6 +493,24 @@ mod tests {
             report.checks.iter().any(|c| c.passed),
             "passed checks are listed too"
         );
+    }
+
+    #[test]
+    fn duplicates_and_leakage_compare_values_not_spelling() {
+        // 1.0 and 1 are one number, -0 and 0 too, and two missing values match; 1 and 2 rows differ.
+        let data = dataset("x,t,y\n1.0,a,1\n1,a,1\n-0,,2\n0,,2\n1,b,2\n");
+        assert_eq!(duplicate_rows(&data), 2);
+        let numeric = dataset("x,copy,y\n1,1.0,1\n,,2\n3,3,1\n");
+        assert!(same_values(
+            &numeric.columns[0].data,
+            &numeric.columns[1].data
+        ));
+        assert!(!same_values(
+            &numeric.columns[0].data,
+            &numeric.columns[2].data
+        ));
+        let counts = numeric.columns[2].data.value_counts();
+        assert_eq!((counts["1"], counts["2"]), (2, 1));
     }
 
     #[test]

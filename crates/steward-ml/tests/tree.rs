@@ -1,6 +1,6 @@
 //! Behaviour of the tree learners: exact fits, limits, weights, determinism, accuracy on iris, regression,
 //! early stopping, importances, and parameter/data errors. Small data only; the large runs are the
-//! `tree_bench` example.
+//! `train_bench` example (scripts/bench_training.sh).
 
 use std::sync::Mutex;
 
