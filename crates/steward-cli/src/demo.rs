@@ -1,151 +1,198 @@
-//! `steward demo`: a guided tour of the registry on the embedded store. It does what a user would do by hand
-//! (record a run, register versions, move `production`, audit) and says what each step shows.
+//! `steward demo`: a guided tour on the embedded store. It does what a user would do by hand (register data,
+//! train two models, register them as versions, move `production`, evaluate, import an ONNX model, audit) and
+//! says what each step shows.
+
+use std::sync::Arc;
 
 use anyhow::Context;
+use steward_ml::dataset::RoleOverrides;
+use steward_ml::estimator::Algorithm;
+use steward_ml::train::{Evaluation, TrainSpec};
+use steward_service::model::TrainRequest;
 use steward_service::{Config, RegisterRequest, Steward};
-use steward_store::{
-    Audit, DatasetRef, Filter, Metric, NewDataset, NewRun, PageRequest, RunStatus, StoreError,
-};
+use steward_store::{Audit, DatasetRef, Filter, PageRequest};
 
 use crate::output::*;
 
 const IRIS_CSV: &[u8] = include_bytes!("../../../fixtures/data/iris.csv");
 const IRIS_MODEL: &[u8] = include_bytes!("../../../fixtures/models/iris_logreg.onnx");
 const MODEL: &str = "iris-demo";
+const IMPORTED: &str = "iris-onnx";
 
-fn step(number: u32, title: &str) {
-    println!("\n── {number}. {title}");
+/// Prints the tour's narration, which `--json` replaces by one JSON document at the end.
+macro_rules! say {
+    ($json:expr, $($arg:tt)*) => {
+        if !$json {
+            println!($($arg)*);
+        }
+    };
+}
+
+fn step(json: bool, number: u32, title: &str) {
+    say!(json, "\n── {number}. {title}");
 }
 
 pub async fn run(config: &Config, json: bool) -> anyhow::Result<()> {
     let steward = Steward::open(config).await?;
     let audit = steward.audit();
-    println!("Steward demo: the registry on the embedded store");
-    println!("  metadata:  {}", steward.store.location());
-    println!("  artifacts: {}", steward.artifacts.location());
+    say!(
+        json,
+        "Steward demo: a model's life cycle on the embedded store"
+    );
+    say!(json, "  metadata:  {}", steward.store.location());
+    say!(json, "  artifacts: {}", steward.artifacts.location());
+    let work = std::env::temp_dir().join(format!("steward-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    let result = tour(&steward, &audit, &work, json).await;
+    let _ = std::fs::remove_dir_all(&work);
+    result
+}
 
-    step(1, "An experiment groups the runs of one question");
-    let experiment = match steward
-        .store
-        .create_experiment(MODEL, Some("logistic regression on iris"), &audit)
-        .await
-    {
-        Ok(experiment) => experiment,
-        Err(StoreError::AlreadyExists { .. }) => steward.store.get_experiment(MODEL).await?,
-        Err(other) => return Err(other.into()),
+async fn tour(
+    steward: &Steward,
+    audit: &Audit,
+    work: &std::path::Path,
+    json: bool,
+) -> anyhow::Result<()> {
+    let iris = work.join("iris.csv");
+    std::fs::write(&iris, IRIS_CSV).with_context(|| format!("writing {}", iris.display()))?;
+    let roles = RoleOverrides {
+        target: Some("species".into()),
+        ..Default::default()
     };
-    println!("experiment '{}' (id {})", experiment.name, experiment.id);
 
-    step(2, "A dataset is versioned by the hash of its content");
-    let header = std::str::from_utf8(IRIS_CSV)
-        .context("the bundled iris.csv is UTF-8")?
-        .lines()
-        .next()
-        .unwrap_or_default();
-    let dataset = steward
-        .store
-        .register_dataset(
-            &NewDataset {
-                name: "iris".into(),
-                content_hash: steward_artifacts::sha256_hex(IRIS_CSV),
-                schema: serde_json::json!({ "columns": header.split(',').collect::<Vec<_>>() }),
-                row_count: Some(IRIS_CSV.iter().filter(|b| **b == b'\n').count() as i64 - 1),
-            },
-            &audit,
-        )
-        .await?;
-    println!(
-        "dataset iris/{} sha256 {}… ({} rows)",
+    step(
+        json,
+        1,
+        "A dataset is versioned by the hash of its content, with schema and profile",
+    );
+    let registered = steward.register_dataset(&iris, "iris", &roles).await?;
+    let dataset = &registered.dataset;
+    say!(
+        json,
+        "dataset iris/{} sha256 {}… ({} rows); the same bytes again give the same version",
         dataset.version,
         &dataset.content_hash[..16],
         dataset.row_count.unwrap_or_default()
     );
 
     step(
-        3,
-        "A run records params, metrics per step, and its input data",
+        json,
+        2,
+        "Train two models: each run records params, seed, data, quality checks and holdout metrics",
     );
-    let run = steward
-        .store
-        .create_run(
-            &NewRun {
-                experiment_id: experiment.id,
-                name: None,
-                params: [("C", "1.0"), ("solver", "lbfgs"), ("max_iter", "500")]
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-                tags: [("demo".to_string(), "true".to_string())].into(),
-            },
-            &audit,
-        )
-        .await?;
-    let now = steward_store::now_millis();
-    let curve: Vec<Metric> = [0.62, 0.88, 0.95, 0.9667, 0.9733]
-        .iter()
-        .enumerate()
-        .map(|(step, value)| Metric {
-            key: "accuracy".into(),
-            value: *value,
-            step: step as i64,
-            timestamp: now,
-        })
-        .collect();
-    steward.store.log_metrics(&run.id, &curve).await?;
-    let dataset_ref = DatasetRef {
-        name: dataset.name.clone(),
-        version: dataset.version,
-    };
-    steward
-        .store
-        .log_inputs(&run.id, std::slice::from_ref(&dataset_ref))
-        .await?;
-    let run = steward
-        .store
-        .set_run_status(&run.id, RunStatus::Finished, &audit)
-        .await?;
-    println!("{}", runs_table(std::slice::from_ref(&run)));
+    let mut trained = Vec::new();
+    for (algorithm, params) in [
+        (
+            Algorithm::LogisticRegression,
+            vec![("C".to_string(), "0.05".to_string())],
+        ),
+        (
+            Algorithm::RandomForest,
+            vec![("n_estimators".to_string(), "100".to_string())],
+        ),
+    ] {
+        let outcome = steward
+            .train(
+                &TrainRequest {
+                    data: iris.clone(),
+                    roles: roles.clone(),
+                    spec: TrainSpec {
+                        algorithm,
+                        params,
+                        seed: 42,
+                        test_size: 0.3,
+                        cv_folds: Some(5),
+                        task: None,
+                    },
+                    experiment: MODEL.into(),
+                    run_name: Some(format!("{algorithm}-iris")),
+                    register: Some(MODEL.into()),
+                    dataset_name: Some("iris".into()),
+                },
+                Arc::new(|_, _| {}),
+            )
+            .await?;
+        let accuracy = outcome
+            .summary
+            .holdout
+            .as_ref()
+            .map(Evaluation::primary)
+            .map_or(f64::NAN, |(_, v)| v);
+        let cv = outcome
+            .summary
+            .cross_validation
+            .as_ref()
+            .map_or(String::new(), |cv| {
+                format!(
+                    ", 5-fold CV {} ± {}",
+                    format_number(cv.mean),
+                    format_number(cv.std)
+                )
+            });
+        say!(
+            json,
+            "{algorithm}: holdout accuracy {}{cv} (run {})",
+            format_number(accuracy),
+            &outcome.run.id[..8]
+        );
+        trained.push(outcome);
+    }
+    let runs: Vec<_> = trained.iter().map(|t| t.run.clone()).collect();
+    say!(json, "{}", runs_table(&runs));
 
     step(
-        4,
-        "Register the trained model (ONNX) as immutable, numbered versions",
+        json,
+        3,
+        "Each trained model is an immutable, numbered, content-addressed version with lineage",
     );
-    let work = std::env::temp_dir().join(format!("steward-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    let versions: Vec<_> = trained.iter().filter_map(|t| t.version.clone()).collect();
+    say!(json, "{}", versions_table(&versions));
+    say!(
+        json,
+        "same data + same seed → the same package hash: retraining reproduces the model byte for byte"
+    );
+
+    step(json, 4, "Models trained elsewhere come in as ONNX");
     let model_file = work.join("iris_logreg.onnx");
     std::fs::write(&model_file, IRIS_MODEL)
         .with_context(|| format!("writing {}", model_file.display()))?;
-    let mut registered = Vec::new();
-    for (description, accuracy) in [("baseline", 0.9533), ("more iterations", 0.9733)] {
-        let parent = registered
-            .last()
-            .map(|v: &steward_store::ModelVersion| v.version);
-        let result = steward
-            .register_version(&RegisterRequest {
-                model: MODEL.into(),
-                source: model_file.clone(),
-                description: Some(description.into()),
-                tags: [("framework".to_string(), "scikit-learn".to_string())].into(),
-                metrics: [("accuracy".to_string(), accuracy)].into(),
-                parent_version: parent,
-                source_run: Some(run.id.clone()),
-                dataset: Some(dataset_ref.clone()),
-            })
-            .await?;
-        registered.push(result.version);
-    }
-    let _ = std::fs::remove_dir_all(&work);
-    println!("{}", versions_table(&registered));
-    println!("same bytes → same content hash: the artifact is stored once");
+    let imported = steward
+        .register_version(&RegisterRequest {
+            model: IMPORTED.into(),
+            source: model_file.clone(),
+            description: Some("scikit-learn LogisticRegression exported with skl2onnx".into()),
+            tags: [("framework".to_string(), "scikit-learn".to_string())].into(),
+            metrics: Default::default(),
+            parent_version: None,
+            source_run: None,
+            dataset: Some(DatasetRef {
+                name: dataset.name.clone(),
+                version: dataset.version,
+            }),
+        })
+        .await?;
+    say!(
+        json,
+        "{}/{} sha256 {}…",
+        imported.version.model,
+        imported.version.version,
+        &imported.version.artifact_hash[..16]
+    );
+    let registered = versions.clone();
 
     step(
+        json,
         5,
         "Aliases: `production` moves in one atomic write, and every move is kept",
     );
-    let (first, second) = (registered[0].version, registered[1].version);
+    let (first, second) = (
+        registered[registered.len() - 2].version,
+        registered[registered.len() - 1].version,
+    );
     steward
         .store
-        .set_alias(MODEL, "production", first, &audit)
+        .set_alias(MODEL, "production", first, audit)
         .await?;
     steward
         .store
@@ -153,7 +200,8 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<()> {
             MODEL,
             "production",
             second,
-            &Audit::new(steward.actor.clone()).with_reason("higher accuracy on holdout"),
+            &Audit::new(steward.actor.clone())
+                .with_reason("random forest beats the linear baseline"),
         )
         .await?;
     let history = steward
@@ -161,9 +209,28 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<()> {
         .alias_history(MODEL, Some("production"))
         .await?;
     let recent = &history[history.len().saturating_sub(4)..];
-    println!("{}", alias_history_table(recent));
+    say!(json, "{}", alias_history_table(recent));
 
-    step(6, "Search versions by metric");
+    step(
+        json,
+        6,
+        "Evaluate production on data with labels: scikit-learn's metrics and report",
+    );
+    let production = steward
+        .resolve(&steward_service::VersionRef::parse(&format!(
+            "{MODEL}@production"
+        ))?)
+        .await?;
+    if let Evaluation::Classification(metrics) = steward.evaluate(&production, &iris).await? {
+        say!(
+            json,
+            "{MODEL}/{} on iris.csv:\n{}",
+            production.version,
+            metrics.report_text
+        );
+    }
+
+    step(json, 7, "Search versions by metric");
     let good = steward
         .store
         .list_model_versions(
@@ -172,7 +239,8 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<()> {
             &PageRequest::first(5),
         )
         .await?;
-    println!(
+    say!(
+        json,
         "versions of {MODEL} with accuracy > 0.96: {}",
         good.items
             .iter()
@@ -182,7 +250,8 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<()> {
     );
 
     step(
-        7,
+        json,
+        8,
         "The event log: the audit trail, and the feed servers follow",
     );
     let mut events = Vec::new();
@@ -194,12 +263,17 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<()> {
         events.extend(batch);
     }
     for event in &events[events.len().saturating_sub(6)..] {
-        println!("{}", event_line(event));
+        say!(json, "{}", event_line(event));
     }
 
-    step(8, "Doctor: every artifact exists and matches its hash");
+    step(
+        json,
+        9,
+        "Doctor: every artifact exists and matches its hash",
+    );
     let report = steward.doctor().await?;
-    println!(
+    say!(
+        json,
         "{} version(s) of {} model(s) checked, {} bytes verified, {} problem(s)",
         report.versions_checked,
         report.models,
@@ -209,17 +283,32 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<()> {
 
     if json {
         print_json(&serde_json::json!({
-            "experiment": experiment,
-            "run": run,
+            "dataset": dataset,
+            "runs": runs,
             "versions": registered,
+            "imported": imported.version,
             "doctor": report,
         }))?;
     }
-    println!("\nNext, try:");
-    println!("  steward models list");
-    println!("  steward versions show {MODEL}@production");
-    println!("  steward alias history {MODEL}");
-    println!("  steward runs list --filter \"metrics.accuracy > 0.9\"");
-    println!("  steward events --follow        (and register a version from another terminal)");
+    say!(json, "\nNext, try:");
+    say!(json, "  steward models list");
+    say!(json, "  steward versions show {MODEL}@production");
+    say!(json, "  steward alias history {MODEL}");
+    say!(
+        json,
+        "  steward runs list --filter \"metrics.accuracy > 0.9\""
+    );
+    say!(
+        json,
+        "  steward evaluate {MODEL}@production --data fixtures/data/iris.csv"
+    );
+    say!(
+        json,
+        "  steward train --data fixtures/data/wine.csv --target cultivar --algo gradient_boosting --register wine"
+    );
+    say!(
+        json,
+        "  steward events --follow        (and register a version from another terminal)"
+    );
     Ok(())
 }

@@ -34,6 +34,28 @@ pub fn numbers<'a>(values: impl IntoIterator<Item = (&'a String, &'a f64)>) -> S
         .join(", ")
 }
 
+/// Metrics shown first in list tables, when present; `show` prints them all.
+const HEADLINE_METRICS: &[&str] = &["accuracy", "f1_macro", "roc_auc", "r2", "rmse", "mae"];
+/// At most this many metrics per row of a list table; the rest are counted.
+const LIST_METRICS: usize = 4;
+
+/// A list table's metrics cell: the headline metrics first, at most [`LIST_METRICS`], and how many more there are.
+pub fn headline_numbers<'a>(values: impl IntoIterator<Item = (&'a String, &'a f64)>) -> String {
+    let mut values: Vec<(&String, &f64)> = values.into_iter().collect();
+    values.sort_by_key(|(k, _)| {
+        HEADLINE_METRICS
+            .iter()
+            .position(|h| h == k)
+            .unwrap_or(HEADLINE_METRICS.len())
+    });
+    let more = values.len().saturating_sub(LIST_METRICS);
+    let mut text = numbers(values.into_iter().take(LIST_METRICS));
+    if more > 0 {
+        text.push_str(&format!(" (+{more} more)"));
+    }
+    text
+}
+
 pub fn format_number(value: f64) -> String {
     if value.fract() == 0.0 && value.abs() < 1e15 {
         format!("{value:.0}")
@@ -96,7 +118,7 @@ pub fn runs_table(items: &[Run]) -> Table {
             r.experiment_id.to_string(),
             r.status.to_string(),
             time(r.start_time),
-            numbers(&r.metrics),
+            headline_numbers(&r.metrics),
         ]);
     }
     t
@@ -134,7 +156,7 @@ pub fn versions_table(items: &[ModelVersion]) -> Table {
             v.version.to_string(),
             time(v.created_at),
             v.artifact_hash.chars().take(12).collect(),
-            numbers(&v.metrics),
+            headline_numbers(&v.metrics),
             pairs(&v.tags),
             v.description.clone().unwrap_or_default(),
         ]);

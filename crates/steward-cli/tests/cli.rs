@@ -362,3 +362,32 @@ fn events_follow_streams_changes_made_by_another_process() {
         ["model.created", "model_version.registered", "alias.set"]
     );
 }
+
+/// The README's first command: the guided tour runs on a fresh home, and again on the same home.
+#[test]
+fn the_demo_runs_twice_on_one_home() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let first = ok(home, None, &["demo"]);
+    assert!(first.contains("0 problem(s)"), "{first}");
+    assert!(
+        first.contains("precision    recall  f1-score   support"),
+        "{first}"
+    );
+    let second = json(home, None, &["demo"]);
+    let versions = second["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[1]["version"], 4);
+    // The same data and seed gave the same packages the second time.
+    let listed = json(home, None, &["versions", "list", "iris-demo"]);
+    let hashes: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["artifact_hash"].as_str().unwrap())
+        .collect();
+    assert_eq!(hashes[0], hashes[2]);
+    assert_eq!(hashes[1], hashes[3]);
+    let production = json(home, None, &["versions", "show", "iris-demo@production"]);
+    assert_eq!(production["version"], 4);
+}

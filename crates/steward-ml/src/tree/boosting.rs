@@ -105,27 +105,41 @@ impl Loss {
         hessians: &mut [Vec<f64>],
     ) {
         let k = self.n_outputs();
+        if k == 1 {
+            // One output: rows are independent, so large sets are computed in parallel chunks.
+            const CHUNK: usize = 8_192;
+            let (gradients, hessians) = (&mut gradients[0], &mut hessians[0]);
+            gradients
+                .par_chunks_mut(CHUNK)
+                .zip(hessians.par_chunks_mut(CHUNK))
+                .enumerate()
+                .for_each(|(chunk, (g, h))| {
+                    let first = chunk * CHUNK;
+                    for (row, (g, h)) in (first..).zip(g.iter_mut().zip(h.iter_mut())) {
+                        let (y, w) = (targets[row], weights[row]);
+                        if self == Loss::SquaredError {
+                            *g = w * (raw[row] - y);
+                            *h = w;
+                        } else {
+                            let p = sigmoid(raw[row]);
+                            *g = w * (p - y);
+                            *h = w * p * (1.0 - p);
+                        }
+                    }
+                });
+            return;
+        }
         let mut probabilities = vec![0.0; k];
         for row in 0..targets.len() {
             let (y, w) = (targets[row], weights[row]);
-            match self {
-                Loss::SquaredError => {
-                    gradients[0][row] = w * (raw[row] - y);
-                    hessians[0][row] = w;
-                }
-                Loss::Binomial => {
-                    let p = sigmoid(raw[row]);
-                    gradients[0][row] = w * (p - y);
-                    hessians[0][row] = w * p * (1.0 - p);
-                }
-                Loss::Multinomial(_) => {
-                    softmax(&raw[row * k..(row + 1) * k], &mut probabilities);
-                    for (class, &p) in probabilities.iter().enumerate() {
-                        let indicator = if y as usize == class { 1.0 } else { 0.0 };
-                        gradients[class][row] = w * (p - indicator);
-                        hessians[class][row] = w * p * (1.0 - p);
-                    }
-                }
+            let Loss::Multinomial(_) = self else {
+                unreachable!("single-output losses are handled above")
+            };
+            softmax(&raw[row * k..(row + 1) * k], &mut probabilities);
+            for (class, &p) in probabilities.iter().enumerate() {
+                let indicator = if y as usize == class { 1.0 } else { 0.0 };
+                gradients[class][row] = w * (p - indicator);
+                hessians[class][row] = w * p * (1.0 - p);
             }
         }
     }

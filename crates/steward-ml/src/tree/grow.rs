@@ -26,9 +26,12 @@ pub(crate) trait Criterion: Sync {
     fn n_outputs(&self) -> usize;
     /// Adds one row's statistics to a bin (or node total).
     fn add_row(&self, row: usize, slot: &mut [f64]);
-    /// Copies the per-row values `accumulate` reads into `out`, in the order of `rows`, so that each feature's
-    /// pass over a node reads them sequentially instead of through the row indices.
-    fn gather(&self, rows: &[u32], out: &mut Vec<f64>);
+    /// How many values [`Criterion::gather`] writes per row.
+    fn gathered_per_row(&self) -> usize;
+    /// Writes the per-row values `accumulate` reads into `out` (`gathered_per_row()` per row), in the order of
+    /// `rows`, so that each feature's pass over a node reads them sequentially instead of through the row
+    /// indices.
+    fn gather(&self, rows: &[u32], out: &mut [f64]);
     /// Adds `rows` (with `gathered`, what [`Criterion::gather`] made of them) to the histogram of one feature
     /// whose bins are `column`; returns the range of bins touched as `(first, last + 1)`, or `(0, 0)` for no rows.
     fn accumulate(
@@ -99,9 +102,14 @@ impl Criterion for ClassCriterion<'_> {
         slot[self.n_classes] += 1.0;
     }
 
-    fn gather(&self, rows: &[u32], out: &mut Vec<f64>) {
-        out.clear();
-        out.extend(rows.iter().map(|&r| self.weights[r as usize]));
+    fn gathered_per_row(&self) -> usize {
+        1
+    }
+
+    fn gather(&self, rows: &[u32], out: &mut [f64]) {
+        for (o, &r) in out.iter_mut().zip(rows) {
+            *o = self.weights[r as usize];
+        }
     }
 
     fn accumulate(
@@ -185,12 +193,14 @@ impl Criterion for GradientCriterion<'_> {
         slot[2] += 1.0;
     }
 
-    fn gather(&self, rows: &[u32], out: &mut Vec<f64>) {
-        out.clear();
-        out.reserve(rows.len() * 2);
-        for &row in rows {
-            out.push(self.gradients[row as usize]);
-            out.push(self.hessians[row as usize]);
+    fn gathered_per_row(&self) -> usize {
+        2
+    }
+
+    fn gather(&self, rows: &[u32], out: &mut [f64]) {
+        for (pair, &row) in out.chunks_exact_mut(2).zip(rows) {
+            pair[0] = self.gradients[row as usize];
+            pair[1] = self.hessians[row as usize];
         }
     }
 
@@ -379,7 +389,7 @@ struct Pending {
 }
 
 /// Rows whose histogram builds are worth splitting over threads.
-const PARALLEL_MIN_ROWS: usize = 8_192;
+const PARALLEL_MIN_ROWS: usize = 2_048;
 
 struct Grower<'a, C: Criterion> {
     data: &'a BinnedMatrix,
@@ -622,6 +632,21 @@ impl<C: Criterion> Grower<'_, C> {
         }
     }
 
+    /// Fills `self.gathered` for `rows`, in parallel for large nodes.
+    fn gather(&mut self, rows: &[u32]) {
+        let per_row = self.criterion.gathered_per_row();
+        self.gathered.resize(rows.len() * per_row, 0.0);
+        let criterion = self.criterion;
+        if self.config.parallel && rows.len() >= PARALLEL_MIN_ROWS {
+            self.gathered
+                .par_chunks_mut(ROW_BLOCK * per_row)
+                .zip(rows.par_chunks(ROW_BLOCK))
+                .for_each(|(out, block)| criterion.gather(block, out));
+        } else {
+            criterion.gather(rows, &mut self.gathered);
+        }
+    }
+
     fn take_buffer(&mut self) -> HistogramSet {
         self.pool.pop().unwrap_or_else(|| HistogramSet {
             data: vec![0.0; self.feature_len * self.data.n_features()],
@@ -641,7 +666,7 @@ impl<C: Criterion> Grower<'_, C> {
 
     fn build_all(&mut self, rows: &[u32]) -> HistogramSet {
         let mut set = self.take_buffer();
-        self.criterion.gather(rows, &mut self.gathered);
+        self.gather(rows);
         let (data, criterion, feature_len) = (self.data, self.criterion, self.feature_len);
         let gathered = &self.gathered[..];
         let per_row = gathered.len() / rows.len().max(1);
@@ -784,7 +809,7 @@ impl<C: Criterion> Grower<'_, C> {
             return self.best_split_parallel(set, totals, parent_score);
         }
         if histograms.is_none() {
-            self.criterion.gather(rows, &mut self.gathered);
+            self.gather(rows);
         }
         let mut best: Option<(usize, usize, f64)> = None;
         let mut best_score = f64::NEG_INFINITY;
