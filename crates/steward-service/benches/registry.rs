@@ -2,7 +2,8 @@
 //!
 //! `cargo bench -p steward-service --bench registry` (scripts/bench.sh runs it and the MLflow reference).
 //! PostgreSQL is measured when `STEWARD_BENCH_POSTGRES_URL` (or `STEWARD_TEST_POSTGRES_URL`) is set.
-//! Sizes can be reduced for a quick look: `STEWARD_BENCH_SCALE=0.1`.
+//! Sizes can be reduced for a quick look: `STEWARD_BENCH_SCALE=0.1`; parts chosen with
+//! `STEWARD_BENCH_ONLY=register,metrics,search` and backends with `STEWARD_BENCH_BACKENDS=sqlite,postgres`.
 //!
 //! Measures:
 //! 1. register N versions through the service (artifact package written and fsynced + metadata transaction);
@@ -23,6 +24,13 @@ fn scale() -> f64 {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1.0)
+}
+
+/// Whether `part` of the comma-separated environment list `variable` is wanted (all when it is unset).
+fn wanted(variable: &str, part: &str) -> bool {
+    std::env::var(variable).map_or(true, |list| {
+        list.split(',').any(|p| p.trim().eq_ignore_ascii_case(part))
+    })
 }
 
 fn scaled(n: usize) -> usize {
@@ -402,10 +410,18 @@ async fn bench_backend(
     .unwrap();
     let work = dir.join("models");
     std::fs::create_dir_all(&work).unwrap();
-    let mut measures = vec![bench_registration(backend, &steward, &raw, &work).await];
-    eprintln!("{backend}: registration done");
-    measures.push(bench_metrics(backend, &steward.store, &raw).await);
-    eprintln!("{backend}: metrics done");
+    let mut measures = Vec::new();
+    if wanted("STEWARD_BENCH_ONLY", "register") {
+        measures.push(bench_registration(backend, &steward, &raw, &work).await);
+        eprintln!("{backend}: registration done");
+    }
+    if wanted("STEWARD_BENCH_ONLY", "metrics") {
+        measures.push(bench_metrics(backend, &steward.store, &raw).await);
+        eprintln!("{backend}: metrics done");
+    }
+    if !wanted("STEWARD_BENCH_ONLY", "search") {
+        return measures;
+    }
     let loader = match &raw {
         Raw::Sqlite(_) => steward.store.clone(),
         Raw::Postgres(_) => steward_store::open(&store_uri.replacen(
@@ -428,21 +444,24 @@ fn main() {
     runtime.block_on(async {
         let mut measures = Vec::new();
         let sqlite_dir = tempfile::tempdir().unwrap();
-        measures.extend(
-            bench_backend(
-                "SQLite",
-                format!(
-                    "sqlite://{}",
-                    sqlite_dir.path().join("steward.db").display()
-                ),
-                Raw::Sqlite(sqlite_dir.path().join("reference.db")),
-                sqlite_dir.path(),
-            )
-            .await,
-        );
+        if wanted("STEWARD_BENCH_BACKENDS", "sqlite") {
+            measures.extend(
+                bench_backend(
+                    "SQLite",
+                    format!(
+                        "sqlite://{}",
+                        sqlite_dir.path().join("steward.db").display()
+                    ),
+                    Raw::Sqlite(sqlite_dir.path().join("reference.db")),
+                    sqlite_dir.path(),
+                )
+                .await,
+            );
+        }
         let postgres = std::env::var("STEWARD_BENCH_POSTGRES_URL")
             .or_else(|_| std::env::var("STEWARD_TEST_POSTGRES_URL"))
-            .ok();
+            .ok()
+            .filter(|_| wanted("STEWARD_BENCH_BACKENDS", "postgres"));
         match postgres {
             Some(base) => {
                 let store_uri = steward_store::test_support::fresh_postgres_uri(&base)

@@ -36,8 +36,10 @@ CREATE TABLE run_tags (
     PRIMARY KEY (run_seq, key)
 );
 
+-- No foreign key on the history: the insert takes run_seq from the runs row in the same statement, and runs are
+-- never deleted, so the reference always holds; a per-row key check would cost about a third of a batch's time.
 CREATE TABLE metrics (
-    run_seq   BIGINT NOT NULL REFERENCES runs (seq) ON DELETE CASCADE,
+    run_seq   BIGINT NOT NULL,
     key       TEXT NOT NULL,
     value     DOUBLE PRECISION NOT NULL,
     step      BIGINT NOT NULL,
