@@ -1,0 +1,218 @@
+//! Steward's model runtime. Every model is an ONNX graph: [`Model::load`] decodes it, checks that every
+//! operator can run (naming the first that cannot), compiles it to a [`plan::Plan`] over flat arrays, and reads
+//! its signature (inputs, outputs, class labels). [`Model::predict`] runs a batch given as a feature matrix.
+
+pub mod attrs;
+pub mod error;
+pub mod onnx;
+pub mod ops;
+pub mod plan;
+pub mod tensor;
+
+use prost::Message;
+use serde::Serialize;
+
+pub use error::{RuntimeError, RuntimeResult};
+use error::{invalid_input, invalid_model, unsupported};
+use plan::Plan;
+use tensor::{Data, Tensor, Value};
+
+/// Largest model file accepted, so a hostile upload cannot make the decoder hold more than this.
+pub const MAX_MODEL_BYTES: usize = 1 << 30;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InputSignature {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub elem_type: String,
+    /// `null` for a dynamic dimension (the batch).
+    pub shape: Vec<Option<usize>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Signature {
+    pub inputs: Vec<InputSignature>,
+    pub outputs: Vec<String>,
+    /// Class labels in the order of probability columns; empty for regressors.
+    pub classes: Vec<String>,
+    pub task: &'static str,
+    /// Features the model reads when it takes one matrix input.
+    pub n_features: Option<usize>,
+    pub producer: String,
+    pub opsets: Vec<(String, i64)>,
+}
+
+/// What a batch prediction returns.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Prediction {
+    /// Predicted class labels (classifiers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<String>>,
+    /// Class probabilities, `rows × classes.len()` row-major (classifiers with probabilities).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probabilities: Option<Vec<f32>>,
+    /// Predicted values, `rows × n_targets` (regressors).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<f32>>,
+    pub n_targets: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Model {
+    plan: Plan,
+    signature: Signature,
+}
+
+impl Model {
+    /// Decodes, checks and compiles an ONNX model.
+    pub fn load(bytes: &[u8]) -> RuntimeResult<Model> {
+        if bytes.is_empty() {
+            return Err(invalid_model("the file is empty"));
+        }
+        if bytes.len() > MAX_MODEL_BYTES {
+            return Err(invalid_model(format!(
+                "the file has {} bytes; models over {MAX_MODEL_BYTES} bytes are refused",
+                bytes.len()
+            )));
+        }
+        let model = onnx::ModelProto::decode(bytes).map_err(|e| {
+            invalid_model(format!(
+                "cannot decode the protobuf ({e}); is the file an ONNX model, and complete?"
+            ))
+        })?;
+        let graph = model
+            .graph
+            .as_ref()
+            .ok_or_else(|| invalid_model("the model has no graph"))?;
+        let mut opsets = Vec::new();
+        for opset in &model.opset_import {
+            let domain = if opset.domain.is_empty() {
+                "ai.onnx"
+            } else {
+                opset.domain.as_str()
+            };
+            let supported = match domain {
+                "ai.onnx" => (1..=21).contains(&opset.version),
+                "ai.onnx.ml" => (1..=4).contains(&opset.version),
+                _ => true, // Checked per node: an unused domain does no harm.
+            };
+            if !supported {
+                return Err(unsupported(format!("opset {} of {domain}", opset.version)));
+            }
+            opsets.push((domain.to_string(), opset.version));
+        }
+        let plan = Plan::compile(graph)?;
+        let classes = plan.labels.as_ref().map(|l| l.names()).unwrap_or_default();
+        let n_features = match plan.inputs.as_slice() {
+            [only] => only.shape.get(1).copied().flatten(),
+            _ => None,
+        };
+        let signature = Signature {
+            inputs: plan
+                .inputs
+                .iter()
+                .map(|i| InputSignature {
+                    name: i.name.clone(),
+                    elem_type: onnx::data_type::name(i.elem_type).to_string(),
+                    shape: i.shape.clone(),
+                })
+                .collect(),
+            outputs: plan.outputs.clone(),
+            task: if classes.is_empty() {
+                "regression"
+            } else {
+                "classification"
+            },
+            classes,
+            n_features,
+            producer: format!("{} {}", model.producer_name, model.producer_version)
+                .trim()
+                .to_string(),
+            opsets,
+        };
+        Ok(Model { plan, signature })
+    }
+
+    pub fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    /// Runs the graph on raw input tensors, one per graph input; returns the graph's outputs by name.
+    pub fn run(&self, inputs: Vec<Tensor>) -> RuntimeResult<Vec<(String, Value)>> {
+        let values = self.plan.run(inputs)?;
+        Ok(self.plan.outputs.iter().cloned().zip(values).collect())
+    }
+
+    /// Predicts a batch given as a row-major `rows × n_features` matrix (NaN for missing values), for models with
+    /// one float matrix input (what scikit-learn exports and Steward writes).
+    pub fn predict(&self, x: &[f32], rows: usize) -> RuntimeResult<Prediction> {
+        let [input] = self.plan.inputs.as_slice() else {
+            return Err(invalid_input(format!(
+                "the model takes {} inputs ({}); give them by name",
+                self.plan.inputs.len(),
+                self.plan
+                    .inputs
+                    .iter()
+                    .map(|i| i.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        };
+        let width = x.len().checked_div(rows).unwrap_or(0);
+        if rows * width != x.len() {
+            return Err(invalid_input(
+                "the matrix does not split into the given rows",
+            ));
+        }
+        if let Some(expected) = self.signature.n_features
+            && expected != width
+        {
+            return Err(invalid_input(format!(
+                "the model takes {expected} features (input '{}') but the data has {width} columns",
+                input.name
+            )));
+        }
+        let data = match input.elem_type {
+            onnx::data_type::DOUBLE => Data::F64(x.iter().map(|&v| f64::from(v)).collect()),
+            _ => Data::F32(x.to_vec()),
+        };
+        let outputs = self.run(vec![Tensor {
+            shape: vec![rows, width],
+            data,
+        }])?;
+        let mut prediction = Prediction {
+            labels: None,
+            probabilities: None,
+            values: None,
+            n_targets: 0,
+        };
+        for (_, value) in outputs {
+            match value {
+                Value::ZipMap { values, .. } => prediction.probabilities = Some(values),
+                Value::Tensor(t) => match t.data {
+                    Data::Str(labels) if prediction.labels.is_none() => {
+                        prediction.labels = Some(labels)
+                    }
+                    Data::I64(labels)
+                        if prediction.labels.is_none() && !self.signature.classes.is_empty() =>
+                    {
+                        prediction.labels = Some(labels.iter().map(ToString::to_string).collect())
+                    }
+                    Data::F32(v)
+                        if !self.signature.classes.is_empty()
+                            && prediction.probabilities.is_none()
+                            && v.len() == rows * self.signature.classes.len() =>
+                    {
+                        prediction.probabilities = Some(v);
+                    }
+                    Data::F32(v) if prediction.values.is_none() => {
+                        prediction.n_targets = v.len().checked_div(rows).unwrap_or(0);
+                        prediction.values = Some(v);
+                    }
+                    _ => {}
+                },
+            }
+        }
+        Ok(prediction)
+    }
+}

@@ -1,0 +1,189 @@
+//! `ai.onnx.ml` LinearClassifier and LinearRegressor: one coefficient row per class or target.
+
+use crate::attrs::Attributes;
+use crate::error::{RuntimeResult, invalid_input};
+use crate::onnx::NodeProto;
+use crate::ops::tree::Labels;
+use crate::ops::{PostTransform, apply_post_transform};
+
+#[derive(Debug, Clone)]
+struct Weights {
+    /// `n_outputs × n_features`, row-major.
+    coefficients: Vec<f64>,
+    intercepts: Vec<f64>,
+    n_outputs: usize,
+    n_features: usize,
+}
+
+impl Weights {
+    fn new(attrs: &Attributes, n_outputs: usize) -> RuntimeResult<Weights> {
+        let coefficients = attrs.numbers("coefficients")?;
+        let mut intercepts = attrs.numbers("intercepts")?;
+        if n_outputs == 0 || coefficients.is_empty() || coefficients.len() % n_outputs != 0 {
+            return Err(attrs.error(format!(
+                "{} coefficients do not split into {n_outputs} output(s)",
+                coefficients.len()
+            )));
+        }
+        if intercepts.is_empty() {
+            intercepts = vec![0.0; n_outputs];
+        }
+        if intercepts.len() != n_outputs {
+            return Err(attrs.error(format!(
+                "{} intercepts for {n_outputs} output(s)",
+                intercepts.len()
+            )));
+        }
+        Ok(Weights {
+            n_features: coefficients.len() / n_outputs,
+            coefficients,
+            intercepts,
+            n_outputs,
+        })
+    }
+
+    fn check(&self, width: usize) -> RuntimeResult<()> {
+        if width != self.n_features {
+            return Err(invalid_input(format!(
+                "the linear model takes {} features but the input has {width}",
+                self.n_features
+            )));
+        }
+        Ok(())
+    }
+
+    fn scores(&self, row: &[f32], out: &mut [f64]) {
+        for (k, o) in out.iter_mut().enumerate() {
+            let w = &self.coefficients[k * self.n_features..(k + 1) * self.n_features];
+            *o = self.intercepts[k]
+                + w.iter()
+                    .zip(row)
+                    .map(|(w, &x)| w * f64::from(x))
+                    .sum::<f64>();
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LinearClassifier {
+    weights: Weights,
+    pub labels: Labels,
+    post_transform: PostTransform,
+}
+
+impl LinearClassifier {
+    pub fn compile(node: &NodeProto) -> RuntimeResult<LinearClassifier> {
+        let attrs = Attributes::new(node);
+        let labels = Labels::from_attributes(&attrs)?;
+        let n_intercepts = attrs.numbers("intercepts")?.len();
+        let n_outputs = if n_intercepts > 0 {
+            n_intercepts
+        } else {
+            labels.len()
+        };
+        let weights = Weights::new(&attrs, n_outputs)?;
+        if !(n_outputs == labels.len() || (labels.len() == 2 && n_outputs == 1)) {
+            return Err(attrs.error(format!(
+                "{n_outputs} coefficient rows for {} class labels",
+                labels.len()
+            )));
+        }
+        Ok(LinearClassifier {
+            weights,
+            labels,
+            post_transform: PostTransform::parse(&attrs)?,
+        })
+    }
+
+    pub fn n_features(&self) -> usize {
+        self.weights.n_features
+    }
+
+    /// Label indices and scores (`n_rows × n_classes`, or `n_rows × 1` for a single-row binary model, as ONNX
+    /// Runtime writes them).
+    pub fn run(&self, x: &[f32], width: usize) -> RuntimeResult<(Vec<usize>, Vec<f32>, usize)> {
+        self.weights.check(width)?;
+        let n_rows = x.len().checked_div(width).unwrap_or(0);
+        let k = self.weights.n_outputs;
+        // Binary with one coefficient row: ONNX Runtime writes two scores [-s, s] (after the transform: for
+        // LOGISTIC [1 - p, p]), and the label is the positive one when s > 0.
+        let out_width = if k == 1 { 2 } else { k };
+        let mut labels = Vec::with_capacity(n_rows);
+        let mut out = Vec::with_capacity(n_rows * out_width);
+        let mut scores = vec![0.0; k];
+        for row in x.chunks_exact(width.max(1)).take(n_rows) {
+            self.weights.scores(row, &mut scores);
+            if k == 1 {
+                let s = scores[0];
+                labels.push(usize::from(s > 0.0));
+                let pair = match self.post_transform {
+                    PostTransform::Logistic => {
+                        let p = 1.0 / (1.0 + (-s).exp());
+                        [1.0 - p, p]
+                    }
+                    PostTransform::None => [-s, s],
+                    other => {
+                        let mut pair = [-s, s];
+                        apply_post_transform(other, &mut pair);
+                        pair
+                    }
+                };
+                out.extend(pair.iter().map(|&v| v as f32));
+            } else {
+                let best = scores
+                    .iter()
+                    .enumerate()
+                    .fold(
+                        (0, f64::NEG_INFINITY),
+                        |b, (i, &s)| if s > b.1 { (i, s) } else { b },
+                    )
+                    .0;
+                labels.push(best);
+                apply_post_transform(self.post_transform, &mut scores);
+                out.extend(scores.iter().map(|&v| v as f32));
+            }
+        }
+        Ok((labels, out, out_width))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LinearRegressor {
+    weights: Weights,
+    post_transform: PostTransform,
+}
+
+impl LinearRegressor {
+    pub fn compile(node: &NodeProto) -> RuntimeResult<LinearRegressor> {
+        let attrs = Attributes::new(node);
+        let targets = usize::try_from(attrs.int("targets", 1))
+            .ok()
+            .filter(|&t| t >= 1)
+            .ok_or_else(|| attrs.error("targets must be at least 1"))?;
+        Ok(LinearRegressor {
+            weights: Weights::new(&attrs, targets)?,
+            post_transform: PostTransform::parse(&attrs)?,
+        })
+    }
+
+    pub fn n_features(&self) -> usize {
+        self.weights.n_features
+    }
+
+    pub fn n_targets(&self) -> usize {
+        self.weights.n_outputs
+    }
+
+    pub fn run(&self, x: &[f32], width: usize) -> RuntimeResult<Vec<f32>> {
+        self.weights.check(width)?;
+        let k = self.weights.n_outputs;
+        let mut scores = vec![0.0; k];
+        let mut out = Vec::with_capacity(x.len() / width.max(1) * k);
+        for row in x.chunks_exact(width.max(1)) {
+            self.weights.scores(row, &mut scores);
+            apply_post_transform(self.post_transform, &mut scores);
+            out.extend(scores.iter().map(|&v| v as f32));
+        }
+        Ok(out)
+    }
+}

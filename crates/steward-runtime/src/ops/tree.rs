@@ -1,0 +1,599 @@
+//! `ai.onnx.ml` TreeEnsembleClassifier and TreeEnsembleRegressor (versions 1 to 3), compiled to flat arrays.
+//!
+//! Every node becomes one entry of a single array (children as indices, so a walk is a loop over one slice),
+//! leaves point at a range of `(output, weight)` pairs, and a batch is evaluated row by row with one score
+//! buffer, in parallel over row chunks for large batches. Comparisons are done in `f64` on the `f32` input,
+//! which is exact for `f32` thresholds (versions 1-2) and what version 3's double thresholds mean.
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+
+use crate::attrs::Attributes;
+use crate::error::{RuntimeResult, invalid_input};
+use crate::onnx::NodeProto;
+use crate::ops::{PostTransform, apply_post_transform};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mode {
+    Leq,
+    Lt,
+    Gte,
+    Gt,
+    Eq,
+    Neq,
+    Leaf,
+}
+
+impl Mode {
+    fn parse(text: &str) -> Option<Mode> {
+        Some(match text {
+            "BRANCH_LEQ" => Mode::Leq,
+            "BRANCH_LT" => Mode::Lt,
+            "BRANCH_GTE" => Mode::Gte,
+            "BRANCH_GT" => Mode::Gt,
+            "BRANCH_EQ" => Mode::Eq,
+            "BRANCH_NEQ" => Mode::Neq,
+            "LEAF" => Mode::Leaf,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Node {
+    mode: Mode,
+    feature: usize,
+    threshold: f64,
+    true_child: u32,
+    false_child: u32,
+    missing_goes_true: bool,
+    /// `weights[leaf_start..leaf_end]` for leaves.
+    leaf_start: u32,
+    leaf_end: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Aggregate {
+    Sum,
+    Average,
+    Min,
+    Max,
+}
+
+/// The compiled forest shared by both operators.
+#[derive(Debug, Clone)]
+pub struct Forest {
+    nodes: Vec<Node>,
+    roots: Vec<u32>,
+    weights: Vec<(u32, f64)>,
+    n_outputs: usize,
+    n_features: usize,
+    aggregate: Aggregate,
+}
+
+/// The weights leaves carry: `(tree, node, output, weight)` as four parallel lists.
+struct LeafAttributes<'a> {
+    tree_ids: &'a [i64],
+    node_ids: &'a [i64],
+    outputs: &'a [i64],
+    weights: &'a [f64],
+}
+
+/// Finishes one row: aggregated scores and which outputs got a weight → the row's output values.
+type FinishRow<'a> = &'a (dyn Fn(&mut [f64], &[bool], &mut [f32]) + Sync);
+
+struct NodeAttributes {
+    tree_ids: Vec<i64>,
+    node_ids: Vec<i64>,
+    feature_ids: Vec<i64>,
+    values: Vec<f64>,
+    modes: Vec<String>,
+    true_ids: Vec<i64>,
+    false_ids: Vec<i64>,
+    missing_true: Vec<i64>,
+}
+
+impl Forest {
+    fn compile(
+        attrs: &Attributes,
+        nodes: NodeAttributes,
+        leaves: LeafAttributes,
+        n_outputs: usize,
+        aggregate: Aggregate,
+    ) -> RuntimeResult<Forest> {
+        let LeafAttributes {
+            tree_ids: leaf_tree_ids,
+            node_ids: leaf_node_ids,
+            outputs: leaf_outputs,
+            weights: leaf_weights,
+        } = leaves;
+        let n = nodes.node_ids.len();
+        for (name, len) in [
+            ("nodes_treeids", nodes.tree_ids.len()),
+            ("nodes_featureids", nodes.feature_ids.len()),
+            ("nodes_values", nodes.values.len()),
+            ("nodes_modes", nodes.modes.len()),
+            ("nodes_truenodeids", nodes.true_ids.len()),
+            ("nodes_falsenodeids", nodes.false_ids.len()),
+        ] {
+            if len != n {
+                return Err(attrs.error(format!("{name} has {len} entries for {n} nodes")));
+            }
+        }
+        if !nodes.missing_true.is_empty() && nodes.missing_true.len() != n {
+            return Err(
+                attrs.error("nodes_missing_value_tracks_true does not have one entry per node")
+            );
+        }
+        let m = leaf_node_ids.len();
+        if leaf_tree_ids.len() != m || leaf_outputs.len() != m || leaf_weights.len() != m {
+            return Err(
+                attrs.error("the leaf weight attributes (tree, node, id, weight) differ in length")
+            );
+        }
+        let mut index: HashMap<(i64, i64), u32> = HashMap::with_capacity(n);
+        for (i, (&tree, &node)) in nodes.tree_ids.iter().zip(&nodes.node_ids).enumerate() {
+            if index.insert((tree, node), i as u32).is_some() {
+                return Err(attrs.error(format!("node {node} of tree {tree} is defined twice")));
+            }
+        }
+        let mut compiled = Vec::with_capacity(n);
+        let mut n_features = 0;
+        for i in 0..n {
+            let mode = Mode::parse(&nodes.modes[i])
+                .ok_or_else(|| attrs.error(format!("unknown node mode '{}'", nodes.modes[i])))?;
+            let tree = nodes.tree_ids[i];
+            let child = |id: i64| -> RuntimeResult<u32> {
+                index.get(&(tree, id)).copied().ok_or_else(|| {
+                    attrs.error(format!(
+                        "node {} of tree {tree} points at node {id}, which does not exist",
+                        nodes.node_ids[i]
+                    ))
+                })
+            };
+            let (true_child, false_child, feature) = if mode == Mode::Leaf {
+                (0, 0, 0)
+            } else {
+                let feature = usize::try_from(nodes.feature_ids[i]).map_err(|_| {
+                    attrs.error(format!("negative feature id {}", nodes.feature_ids[i]))
+                })?;
+                n_features = n_features.max(feature + 1);
+                (
+                    child(nodes.true_ids[i])?,
+                    child(nodes.false_ids[i])?,
+                    feature,
+                )
+            };
+            compiled.push(Node {
+                mode,
+                feature,
+                threshold: nodes.values[i],
+                true_child,
+                false_child,
+                missing_goes_true: nodes.missing_true.get(i).is_some_and(|&v| v != 0),
+                leaf_start: 0,
+                leaf_end: 0,
+            });
+        }
+        // Leaf weights grouped by leaf, in attribute order within a leaf.
+        let mut per_leaf: Vec<Vec<(u32, f64)>> = vec![Vec::new(); n];
+        for k in 0..m {
+            let node = *index
+                .get(&(leaf_tree_ids[k], leaf_node_ids[k]))
+                .ok_or_else(|| {
+                    attrs.error(format!(
+                        "a weight refers to node {} of tree {}, which does not exist",
+                        leaf_node_ids[k], leaf_tree_ids[k]
+                    ))
+                })?;
+            let output = usize::try_from(leaf_outputs[k])
+                .ok()
+                .filter(|&o| o < n_outputs)
+                .ok_or_else(|| {
+                    attrs.error(format!(
+                        "weight for output {} of {n_outputs}",
+                        leaf_outputs[k]
+                    ))
+                })?;
+            per_leaf[node as usize].push((output as u32, leaf_weights[k]));
+        }
+        let mut weights = Vec::with_capacity(m);
+        for (node, leaf) in compiled.iter_mut().zip(per_leaf) {
+            node.leaf_start = weights.len() as u32;
+            weights.extend(leaf);
+            node.leaf_end = weights.len() as u32;
+        }
+        // Roots: nodes no other node of their tree points at, one per tree, in order of first appearance.
+        let mut is_child = vec![false; n];
+        for node in compiled.iter().filter(|n| n.mode != Mode::Leaf) {
+            is_child[node.true_child as usize] = true;
+            is_child[node.false_child as usize] = true;
+        }
+        let mut roots: Vec<u32> = Vec::new();
+        let mut seen_trees: HashMap<i64, ()> = HashMap::new();
+        for (i, &child) in is_child.iter().enumerate() {
+            if !child {
+                if seen_trees.insert(nodes.tree_ids[i], ()).is_some() {
+                    return Err(
+                        attrs.error(format!("tree {} has more than one root", nodes.tree_ids[i]))
+                    );
+                }
+                roots.push(i as u32);
+            }
+        }
+        // Every tree must be a tree: a walk from its root never meets a node twice (no cycles, no sharing), so
+        // evaluation always ends.
+        let mut visited = vec![false; n];
+        for &root in &roots {
+            let mut stack = vec![root];
+            while let Some(i) = stack.pop() {
+                if std::mem::replace(&mut visited[i as usize], true) {
+                    return Err(attrs.error("a tree has a cycle or shares a node"));
+                }
+                let node = &compiled[i as usize];
+                if node.mode != Mode::Leaf {
+                    stack.push(node.true_child);
+                    stack.push(node.false_child);
+                }
+            }
+        }
+        if visited.iter().any(|v| !v) {
+            return Err(attrs.error("some nodes are not reachable from any root"));
+        }
+        Ok(Forest {
+            nodes: compiled,
+            roots,
+            weights,
+            n_outputs,
+            n_features,
+            aggregate,
+        })
+    }
+
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    fn leaf_of(&self, root: u32, row: &[f32]) -> &Node {
+        let mut node = &self.nodes[root as usize];
+        loop {
+            let x = f64::from(row[node.feature]);
+            let go_true = match node.mode {
+                Mode::Leaf => return node,
+                _ if x.is_nan() => node.missing_goes_true,
+                Mode::Leq => x <= node.threshold,
+                Mode::Lt => x < node.threshold,
+                Mode::Gte => x >= node.threshold,
+                Mode::Gt => x > node.threshold,
+                Mode::Eq => x == node.threshold,
+                Mode::Neq => x != node.threshold,
+            };
+            node = &self.nodes[if go_true {
+                node.true_child
+            } else {
+                node.false_child
+            } as usize];
+        }
+    }
+
+    /// Aggregated scores of one row into `scores` (`n_outputs`), and which outputs received a weight.
+    fn score_row(&self, row: &[f32], scores: &mut [f64], has_score: &mut [bool]) {
+        scores.fill(match self.aggregate {
+            Aggregate::Min => f64::INFINITY,
+            Aggregate::Max => f64::NEG_INFINITY,
+            _ => 0.0,
+        });
+        has_score.fill(false);
+        for &root in &self.roots {
+            let leaf = self.leaf_of(root, row);
+            for &(output, weight) in &self.weights[leaf.leaf_start as usize..leaf.leaf_end as usize]
+            {
+                let (s, h) = (
+                    &mut scores[output as usize],
+                    &mut has_score[output as usize],
+                );
+                *s = match self.aggregate {
+                    Aggregate::Sum | Aggregate::Average => *s + weight,
+                    Aggregate::Min => s.min(weight),
+                    Aggregate::Max => s.max(weight),
+                };
+                *h = true;
+            }
+        }
+        for (s, &h) in scores.iter_mut().zip(has_score.iter()) {
+            if !h {
+                *s = 0.0;
+            } else if self.aggregate == Aggregate::Average {
+                *s /= self.roots.len() as f64;
+            }
+        }
+    }
+
+    /// Scores every row (`x` is `n_rows × width`, `width >= n_features`) with `finish(scores, has_score, out)`
+    /// writing `out_width` values per row; parallel over chunks for large batches.
+    fn evaluate(
+        &self,
+        x: &[f32],
+        width: usize,
+        out_width: usize,
+        finish: FinishRow,
+    ) -> RuntimeResult<Vec<f32>> {
+        if width < self.n_features {
+            return Err(invalid_input(format!(
+                "the tree ensemble reads feature {} but the input has {width} columns",
+                self.n_features - 1
+            )));
+        }
+        let n_rows = x.len().checked_div(width).unwrap_or(0);
+        let mut out = vec![0.0f32; n_rows * out_width];
+        let run = |first_row: usize, block: &mut [f32]| {
+            let mut scores = vec![0.0; self.n_outputs];
+            let mut has = vec![false; self.n_outputs];
+            for (i, out_row) in block.chunks_mut(out_width).enumerate() {
+                let r = first_row + i;
+                self.score_row(&x[r * width..(r + 1) * width], &mut scores, &mut has);
+                finish(&mut scores, &has, out_row);
+            }
+        };
+        const CHUNK: usize = 256;
+        if n_rows > CHUNK && out_width > 0 {
+            out.par_chunks_mut(CHUNK * out_width)
+                .enumerate()
+                .for_each(|(c, block)| run(c * CHUNK, block));
+        } else if out_width > 0 {
+            run(0, &mut out);
+        }
+        Ok(out)
+    }
+}
+
+fn node_attributes(attrs: &Attributes) -> RuntimeResult<NodeAttributes> {
+    Ok(NodeAttributes {
+        tree_ids: attrs.ints("nodes_treeids"),
+        node_ids: attrs.ints("nodes_nodeids"),
+        feature_ids: attrs.ints("nodes_featureids"),
+        values: attrs.numbers("nodes_values")?,
+        modes: attrs.strings("nodes_modes")?,
+        true_ids: attrs.ints("nodes_truenodeids"),
+        false_ids: attrs.ints("nodes_falsenodeids"),
+        missing_true: attrs.ints("nodes_missing_value_tracks_true"),
+    })
+}
+
+/// Class labels of a classifier.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Labels {
+    Int(Vec<i64>),
+    Str(Vec<String>),
+}
+
+impl Labels {
+    pub fn len(&self) -> usize {
+        match self {
+            Labels::Int(v) => v.len(),
+            Labels::Str(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn from_attributes(attrs: &Attributes) -> RuntimeResult<Labels> {
+        let strings = attrs.strings("classlabels_strings")?;
+        // Tree ensembles and ZipMap call them classlabels_int64s, LinearClassifier classlabels_ints.
+        let mut ints = attrs.ints("classlabels_int64s");
+        if ints.is_empty() {
+            ints = attrs.ints("classlabels_ints");
+        }
+        match (strings.is_empty(), ints.is_empty()) {
+            (false, true) => Ok(Labels::Str(strings)),
+            (true, false) => Ok(Labels::Int(ints)),
+            (true, true) => {
+                Err(attrs.error("has neither classlabels_strings nor classlabels_int64s"))
+            }
+            (false, false) => {
+                Err(attrs.error("has both classlabels_strings and classlabels_int64s"))
+            }
+        }
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        match self {
+            Labels::Int(v) => v.iter().map(ToString::to_string).collect(),
+            Labels::Str(v) => v.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TreeClassifier {
+    forest: Forest,
+    pub labels: Labels,
+    base_values: Vec<f64>,
+    post_transform: PostTransform,
+    /// Two classes with weights for only one of them: ONNX Runtime's "binary case".
+    binary_single_score: Option<u32>,
+    weights_all_positive: bool,
+}
+
+impl TreeClassifier {
+    pub fn compile(node: &NodeProto) -> RuntimeResult<TreeClassifier> {
+        let attrs = Attributes::new(node);
+        let labels = Labels::from_attributes(&attrs)?;
+        let class_ids = attrs.ints("class_ids");
+        let weights = attrs.numbers("class_weights")?;
+        let forest = Forest::compile(
+            &attrs,
+            node_attributes(&attrs)?,
+            LeafAttributes {
+                tree_ids: &attrs.ints("class_treeids"),
+                node_ids: &attrs.ints("class_nodeids"),
+                outputs: &class_ids,
+                weights: &weights,
+            },
+            labels.len(),
+            Aggregate::Sum,
+        )?;
+        let base_values = attrs.numbers("base_values")?;
+        let mut distinct: Vec<i64> = class_ids.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let binary_single_score =
+            (labels.len() == 2 && distinct.len() == 1).then(|| distinct[0] as u32);
+        Ok(TreeClassifier {
+            forest,
+            labels,
+            base_values,
+            post_transform: PostTransform::parse(&attrs)?,
+            binary_single_score,
+            weights_all_positive: weights.iter().all(|&w| w >= 0.0),
+        })
+    }
+
+    pub fn n_features(&self) -> usize {
+        self.forest.n_features()
+    }
+
+    /// Label indices and probabilities (`n_rows × n_classes`) as ONNX Runtime computes them.
+    pub fn run(&self, x: &[f32], width: usize) -> RuntimeResult<(Vec<usize>, Vec<f32>)> {
+        let k = self.labels.len();
+        // One extra slot per row carries the label index through the f32 output buffer.
+        let out = self.forest.evaluate(x, width, k + 1, &|scores, has, out| {
+            let (label, probabilities) = out.split_at_mut(1);
+            label[0] = self.finish(scores, has, probabilities) as f32;
+        })?;
+        let mut labels = Vec::with_capacity(out.len() / (k + 1));
+        let mut probabilities = Vec::with_capacity(out.len() / (k + 1) * k);
+        for row in out.chunks_exact(k + 1) {
+            labels.push(row[0] as usize);
+            probabilities.extend_from_slice(&row[1..]);
+        }
+        Ok((labels, probabilities))
+    }
+
+    fn finish(&self, scores: &mut [f64], has: &[bool], out: &mut [f32]) -> usize {
+        if let Some(scored) = self.binary_single_score {
+            // One score s decides between the two classes.
+            let mut s = scores[scored as usize];
+            if let Some(&base) = self
+                .base_values
+                .get(scored as usize)
+                .or(self.base_values.first())
+            {
+                s += base;
+            }
+            let label = if self.weights_all_positive {
+                s > 0.5
+            } else {
+                s > 0.0
+            };
+            let (negative, positive) = match self.post_transform {
+                PostTransform::Logistic => (logistic(-s), logistic(s)),
+                PostTransform::None if self.weights_all_positive => (1.0 - s, s),
+                PostTransform::None => (-s, s),
+                other => {
+                    let mut pair = [-s, s];
+                    apply_post_transform(other, &mut pair);
+                    (pair[0], pair[1])
+                }
+            };
+            out[0] = negative as f32;
+            out[1] = positive as f32;
+            return usize::from(label);
+        }
+        for (s, base) in scores.iter_mut().zip(&self.base_values) {
+            *s += base;
+        }
+        let mut best = 0;
+        let mut best_score = f64::NEG_INFINITY;
+        for (i, (&s, &h)) in scores.iter().zip(has).enumerate() {
+            if (h || !self.base_values.is_empty()) && s > best_score {
+                best = i;
+                best_score = s;
+            }
+        }
+        apply_post_transform(self.post_transform, scores);
+        for (o, &s) in out.iter_mut().zip(scores.iter()) {
+            *o = s as f32;
+        }
+        best
+    }
+}
+
+fn logistic(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+#[derive(Debug, Clone)]
+pub struct TreeRegressor {
+    forest: Forest,
+    n_targets: usize,
+    base_values: Vec<f64>,
+    post_transform: PostTransform,
+}
+
+impl TreeRegressor {
+    pub fn compile(node: &NodeProto) -> RuntimeResult<TreeRegressor> {
+        let attrs = Attributes::new(node);
+        let n_targets = usize::try_from(attrs.int("n_targets", 1))
+            .ok()
+            .filter(|&n| n >= 1)
+            .ok_or_else(|| attrs.error("n_targets must be at least 1"))?;
+        let aggregate = match attrs.string("aggregate_function", "SUM")?.as_str() {
+            "SUM" => Aggregate::Sum,
+            "AVERAGE" => Aggregate::Average,
+            "MIN" => Aggregate::Min,
+            "MAX" => Aggregate::Max,
+            other => return Err(attrs.error(format!("unknown aggregate_function '{other}'"))),
+        };
+        let forest = Forest::compile(
+            &attrs,
+            node_attributes(&attrs)?,
+            LeafAttributes {
+                tree_ids: &attrs.ints("target_treeids"),
+                node_ids: &attrs.ints("target_nodeids"),
+                outputs: &attrs.ints("target_ids"),
+                weights: &attrs.numbers("target_weights")?,
+            },
+            n_targets,
+            aggregate,
+        )?;
+        let base_values = attrs.numbers("base_values")?;
+        if !base_values.is_empty() && base_values.len() != n_targets {
+            return Err(attrs.error(format!(
+                "{} base_values for {n_targets} targets",
+                base_values.len()
+            )));
+        }
+        Ok(TreeRegressor {
+            forest,
+            n_targets,
+            base_values,
+            post_transform: PostTransform::parse(&attrs)?,
+        })
+    }
+
+    pub fn n_features(&self) -> usize {
+        self.forest.n_features()
+    }
+
+    pub fn n_targets(&self) -> usize {
+        self.n_targets
+    }
+
+    /// `n_rows × n_targets` predictions.
+    pub fn run(&self, x: &[f32], width: usize) -> RuntimeResult<Vec<f32>> {
+        self.forest
+            .evaluate(x, width, self.n_targets, &|scores, _, out| {
+                for (s, base) in scores.iter_mut().zip(&self.base_values) {
+                    *s += base;
+                }
+                apply_post_transform(self.post_transform, scores);
+                for (o, &s) in out.iter_mut().zip(scores.iter()) {
+                    *o = s as f32;
+                }
+            })
+    }
+}
