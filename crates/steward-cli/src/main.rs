@@ -69,6 +69,8 @@ enum Command {
     Train(train_cmd::TrainArgs),
     /// Evaluate a model version on a CSV file that has the target column.
     Evaluate(train_cmd::EvaluateArgs),
+    /// Predict every row of a CSV file with a model version (ONNX or trained by Steward).
+    Predict(train_cmd::PredictArgs),
     /// Check that every version's artifacts exist and match their hashes.
     Doctor,
     /// A guided tour of the registry on the embedded store.
@@ -153,8 +155,13 @@ enum VersionsCommand {
     /// Register a new version from an .onnx file or a package folder (creates the model if needed).
     Register {
         model: String,
-        /// An .onnx file, or a folder holding one (plus any other files, e.g. signature.json).
-        path: PathBuf,
+        /// An .onnx file, or a folder holding one (plus any other files, e.g. signature.json), or an MLflow model
+        /// folder with an onnx flavor.
+        #[arg(required_unless_present = "onnx")]
+        path: Option<PathBuf>,
+        /// The same as PATH, for an .onnx file.
+        #[arg(long, conflicts_with = "path")]
+        onnx: Option<PathBuf>,
         #[arg(long)]
         description: Option<String>,
         /// key=value, repeatable.
@@ -311,6 +318,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(command) => data_cmd::run(&steward, command, json).await,
         Command::Train(args) => train_cmd::train(&steward, args, json).await,
         Command::Evaluate(args) => train_cmd::evaluate(&steward, args, json).await,
+        Command::Predict(args) => train_cmd::predict(&steward, args, json).await,
         Command::Doctor => doctor(&steward, json).await,
         Command::Demo => unreachable!("handled above"),
     }
@@ -482,6 +490,7 @@ async fn versions(steward: &Steward, command: VersionsCommand, json: bool) -> an
         VersionsCommand::Register {
             model,
             path,
+            onnx,
             description,
             tags,
             metrics,
@@ -498,10 +507,13 @@ async fn versions(steward: &Steward, command: VersionsCommand, json: bool) -> an
                     Ok(DatasetRef { name, version })
                 })
                 .transpose()?;
+            let source = path
+                .or(onnx)
+                .context("give the model as PATH or --onnx FILE")?;
             let registered = steward
                 .register_version(&RegisterRequest {
                     model,
-                    source: path,
+                    source,
                     description,
                     tags: tags_from(&tags),
                     metrics: metrics_from(&metrics)?,

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use steward_ml::estimator::Algorithm;
@@ -67,6 +68,97 @@ pub struct EvaluateArgs {
     /// CSV with the model's input columns and its target column.
     #[arg(long)]
     data: PathBuf,
+}
+
+#[derive(Args)]
+pub struct PredictArgs {
+    /// MODEL/VERSION, MODEL@ALIAS or MODEL (latest version).
+    model: String,
+    /// CSV with the model's input columns (for a one-matrix ONNX model: exactly its features, in order).
+    #[arg(long)]
+    data: PathBuf,
+    /// Write the predictions to this CSV file instead of standard output.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Add one probability column per class (classifiers).
+    #[arg(long)]
+    proba: bool,
+    /// Columns of the file the model does not take; repeatable.
+    #[arg(long)]
+    ignore: Vec<String>,
+}
+
+/// `steward predict`: CSV (a `prediction` column, plus `proba_<class>` with --proba) or, with --json, one document.
+pub async fn predict(steward: &Steward, args: PredictArgs, json: bool) -> anyhow::Result<()> {
+    let version = steward.resolve(&VersionRef::parse(&args.model)?).await?;
+    let outcome = steward.predict(&version, &args.data, &args.ignore).await?;
+    if json && args.output.is_none() {
+        let mut document = serde_json::to_value(&outcome)?;
+        if !args.proba
+            && let Some(map) = document.as_object_mut()
+        {
+            map.remove("probabilities");
+        }
+        return print_json(&document);
+    }
+    let mut text = String::new();
+    let mut header = vec!["prediction".to_string()];
+    if args.proba {
+        header.extend(outcome.classes.iter().map(|c| format!("proba_{c}")));
+    }
+    text.push_str(&csv_line(&header));
+    for row in 0..outcome.rows {
+        let mut cells = vec![match (&outcome.labels, &outcome.values) {
+            (Some(labels), _) => labels[row].clone(),
+            (None, Some(values)) => values[row].to_string(),
+            (None, None) => String::new(),
+        }];
+        if args.proba
+            && let Some(p) = &outcome.probabilities
+        {
+            cells.extend(p[row].iter().map(|v| v.to_string()));
+        }
+        text.push_str(&csv_line(&cells));
+    }
+    match &args.output {
+        Some(path) => {
+            // Written next to the target and renamed, so a reader never sees half a file.
+            let temporary = path.with_extension("csv.partial");
+            std::fs::write(&temporary, &text)
+                .with_context(|| format!("writing {}", temporary.display()))?;
+            std::fs::rename(&temporary, path)
+                .with_context(|| format!("writing {}", path.display()))?;
+            if json {
+                return print_json(
+                    &serde_json::json!({"model": outcome.model, "version": outcome.version, "rows": outcome.rows, "output": path}),
+                );
+            }
+            eprintln!(
+                "{}/{}: {} prediction(s) written to {}",
+                outcome.model,
+                outcome.version,
+                outcome.rows,
+                path.display()
+            );
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+/// One CSV line, quoting cells that need it.
+fn csv_line(cells: &[String]) -> String {
+    let quoted: Vec<String> = cells
+        .iter()
+        .map(|c| {
+            if c.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", c.replace('"', "\"\""))
+            } else {
+                c.clone()
+            }
+        })
+        .collect();
+    format!("{}\n", quoted.join(","))
 }
 
 fn progress_bar(json: bool) -> (ProgressBar, steward_service::model::Progress) {

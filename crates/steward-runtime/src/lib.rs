@@ -99,7 +99,12 @@ impl Model {
             if !supported {
                 return Err(unsupported(format!("opset {} of {domain}", opset.version)));
             }
-            opsets.push((domain.to_string(), opset.version));
+            if !opsets
+                .iter()
+                .any(|(d, v)| d == domain && *v == opset.version)
+            {
+                opsets.push((domain.to_string(), opset.version));
+            }
         }
         let plan = Plan::compile(graph)?;
         let classes = plan.labels.as_ref().map(|l| l.names()).unwrap_or_default();
@@ -176,10 +181,19 @@ impl Model {
             onnx::data_type::DOUBLE => Data::F64(x.iter().map(|&v| f64::from(v)).collect()),
             _ => Data::F32(x.to_vec()),
         };
-        let outputs = self.run(vec![Tensor {
-            shape: vec![rows, width],
-            data,
-        }])?;
+        self.predict_tensors(
+            vec![Tensor {
+                shape: vec![rows, width],
+                data,
+            }],
+            rows,
+        )
+    }
+
+    /// Predicts a batch of `rows` given as one tensor per graph input (in signature order), and reads labels,
+    /// probabilities and values off the outputs.
+    pub fn predict_tensors(&self, inputs: Vec<Tensor>, rows: usize) -> RuntimeResult<Prediction> {
+        let outputs = self.run(inputs)?;
         let mut prediction = Prediction {
             labels: None,
             probabilities: None,

@@ -14,6 +14,8 @@ use thiserror::Error;
 
 pub mod data;
 pub mod model;
+pub mod onnx;
+pub mod predict;
 
 /// The file inside a package that, when present, holds the model's signature as JSON.
 pub const SIGNATURE_FILE: &str = "signature.json";
@@ -28,6 +30,8 @@ pub enum ServiceError {
     Artifact(#[from] ArtifactError),
     #[error(transparent)]
     Ml(#[from] steward_ml::MlError),
+    #[error(transparent)]
+    Runtime(#[from] steward_runtime::RuntimeError),
     #[error("{0}")]
     InvalidInput(String),
 }
@@ -42,7 +46,7 @@ impl ServiceError {
                 | ArtifactError::UnsupportedUri(_),
             ) => true,
             ServiceError::Artifact(_) => false,
-            ServiceError::Ml(_) | ServiceError::InvalidInput(_) => true,
+            ServiceError::Ml(_) | ServiceError::Runtime(_) | ServiceError::InvalidInput(_) => true,
         }
     }
 
@@ -55,6 +59,15 @@ impl ServiceError {
             ServiceError::Artifact(_) => "artifact_failure",
             ServiceError::Ml(steward_ml::MlError::InvalidParam(_)) => "invalid_param",
             ServiceError::Ml(_) => "invalid_data",
+            ServiceError::Runtime(steward_runtime::RuntimeError::Unsupported(_)) => {
+                "unsupported_model"
+            }
+            ServiceError::Runtime(steward_runtime::RuntimeError::InvalidModel(_)) => {
+                "invalid_model"
+            }
+            ServiceError::Runtime(steward_runtime::RuntimeError::InvalidInput(_)) => {
+                "invalid_input"
+            }
             ServiceError::InvalidInput(_) => "invalid_input",
         }
     }
@@ -213,6 +226,8 @@ impl Steward {
     /// whole version or no version (at worst some unreferenced blobs).
     pub async fn register_version(&self, request: &RegisterRequest) -> ServiceResult<Registered> {
         steward_store::names::validate_name("model", &request.model)?;
+        // The graph is checked before anything is stored: a model that cannot run is refused, naming why.
+        let onnx = onnx::check_source(&request.source).await?;
         let package = self.store_package(&request.source).await?;
         let signature = match package.manifest.file(SIGNATURE_FILE) {
             Some(_) => {
@@ -227,7 +242,7 @@ impl Steward {
                     ))
                 })?)
             }
-            None => None,
+            None => onnx.map(|checked| checked.signature_json()),
         };
         self.register_package(request, package, signature).await
     }
