@@ -216,12 +216,24 @@ async fn bench_registration(
         .create_model("bench", None, &Tags::new(), &steward.audit())
         .await
         .unwrap();
-    // Distinct models (a counter in the bytes), so every registration writes new blobs.
+    // Distinct models, so every registration writes new blobs: the iris logistic regression (2 KB) with a
+    // counter appended as an unknown protobuf field (number 100), which ONNX readers skip.
+    let model = include_bytes!("../../../fixtures/models/iris_logreg.onnx");
     let mut files = Vec::with_capacity(count);
     for i in 0..count {
         let file = work.join(format!("model-{i}.onnx"));
-        let mut bytes = vec![0u8; 2048];
-        bytes[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        let mut bytes = model.to_vec();
+        bytes.extend_from_slice(&[0xA0, 0x06]);
+        let mut counter = i as u64;
+        loop {
+            let byte = (counter & 0x7f) as u8;
+            counter >>= 7;
+            if counter == 0 {
+                bytes.push(byte);
+                break;
+            }
+            bytes.push(byte | 0x80);
+        }
         std::fs::write(&file, bytes).unwrap();
         files.push(file);
     }

@@ -442,6 +442,8 @@ mod tests {
         assert!(VersionRef::parse("iris/three").is_err());
     }
 
+    const IRIS_ONNX: &[u8] = include_bytes!("../../../fixtures/models/iris_logreg.onnx");
+
     async fn steward(dir: &Path) -> Steward {
         Steward::open(&Config {
             home: dir.to_path_buf(),
@@ -458,7 +460,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let steward = steward(dir.path()).await;
         let onnx = dir.path().join("m.onnx");
-        std::fs::write(&onnx, b"not really onnx yet").unwrap();
+        std::fs::write(&onnx, IRIS_ONNX).unwrap();
         let first = steward
             .register_version(&RegisterRequest {
                 model: "iris".into(),
@@ -473,7 +475,11 @@ mod tests {
 
         let folder = dir.path().join("pkg");
         std::fs::create_dir_all(&folder).unwrap();
-        std::fs::write(folder.join("model.onnx"), b"graph").unwrap();
+        // Another model than version 1's (an unknown protobuf field appended, which readers skip), so the two
+        // versions share no blob.
+        let mut other = IRIS_ONNX.to_vec();
+        other.extend_from_slice(&[0xA0, 0x06, 0x01]);
+        std::fs::write(folder.join("model.onnx"), other).unwrap();
         std::fs::write(folder.join(SIGNATURE_FILE), br#"{"inputs": ["x"]}"#).unwrap();
         let second = steward
             .register_version(&RegisterRequest {
