@@ -169,3 +169,32 @@ fn raw_outputs_match_onnxruntime() {
         }
     }
 }
+
+/// One row at a time (the serving path) gives exactly what the batch gives (trees in the outer loop).
+#[test]
+fn single_rows_equal_the_batch() {
+    for case in cases() {
+        let name = case["name"].as_str().unwrap();
+        let bytes =
+            std::fs::read(format!("{FIXTURES}/{}", case["file"].as_str().unwrap())).unwrap();
+        let model = Model::load(&bytes).unwrap();
+        let (x, rows) = matrix(&case);
+        let width = x.len() / rows;
+        let batch = model.predict(&x, rows).unwrap();
+        for r in [0, rows / 2, rows - 1] {
+            let single = model.predict(&x[r * width..(r + 1) * width], 1).unwrap();
+            if let (Some(a), Some(b)) = (&single.labels, &batch.labels) {
+                assert_eq!(a[0], b[r], "{name} row {r}");
+            }
+            for (a, b) in [
+                (&single.probabilities, &batch.probabilities),
+                (&single.values, &batch.values),
+            ] {
+                if let (Some(a), Some(b)) = (a, b) {
+                    let k = a.len();
+                    assert_eq!(a[..], b[r * k..(r + 1) * k], "{name} row {r}");
+                }
+            }
+        }
+    }
+}

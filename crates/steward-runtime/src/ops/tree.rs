@@ -53,6 +53,20 @@ struct Node {
     leaf_end: u32,
 }
 
+/// 24 bytes: a branch (`feature`, `threshold`, children `left` = true, `right` = false; the top bit of
+/// `feature` set when a missing value goes to the true branch) or, with `feature == LEAF`, a leaf whose weights
+/// are `weights[left..right]`.
+#[derive(Debug, Clone, Copy)]
+struct FastNode {
+    threshold: f64,
+    feature: u32,
+    left: u32,
+    right: u32,
+}
+
+const LEAF: u32 = u32::MAX;
+const MISSING_TRUE: u32 = 1 << 31;
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Aggregate {
     Sum,
@@ -65,6 +79,9 @@ enum Aggregate {
 #[derive(Debug, Clone)]
 pub struct Forest {
     nodes: Vec<Node>,
+    /// The same trees in a compact layout, when every branch is `BRANCH_LEQ` (what scikit-learn exports): the
+    /// walk needs no mode dispatch, and `x <= t || (missing goes true && x is NaN)` decides without a branch.
+    fast: Option<Vec<FastNode>>,
     roots: Vec<u32>,
     weights: Vec<(u32, f64)>,
     n_outputs: usize,
@@ -241,8 +258,32 @@ impl Forest {
         if visited.iter().any(|v| !v) {
             return Err(attrs.error("some nodes are not reachable from any root"));
         }
+        let fast = compiled
+            .iter()
+            .all(|n| matches!(n.mode, Mode::Leaf | Mode::Leq) && n.feature < MISSING_TRUE as usize)
+            .then(|| {
+                compiled
+                    .iter()
+                    .map(|n| match n.mode {
+                        Mode::Leaf => FastNode {
+                            threshold: 0.0,
+                            feature: LEAF,
+                            left: n.leaf_start,
+                            right: n.leaf_end,
+                        },
+                        _ => FastNode {
+                            threshold: n.threshold,
+                            feature: n.feature as u32
+                                | if n.missing_goes_true { MISSING_TRUE } else { 0 },
+                            left: n.true_child,
+                            right: n.false_child,
+                        },
+                    })
+                    .collect()
+            });
         Ok(Forest {
             nodes: compiled,
+            fast,
             roots,
             weights,
             n_outputs,
@@ -255,12 +296,24 @@ impl Forest {
         self.n_features
     }
 
-    fn leaf_of(&self, root: u32, row: &[f32]) -> &Node {
+    /// The weights of the leaf `row` reaches in the tree at `root`, as a range of `self.weights`.
+    #[inline]
+    fn leaf_of(&self, root: u32, row: &[f32]) -> (usize, usize) {
+        if let Some(fast) = &self.fast {
+            let mut node = &fast[root as usize];
+            while node.feature != LEAF {
+                let x = f64::from(row[(node.feature & !MISSING_TRUE) as usize]);
+                let go_true =
+                    (x <= node.threshold) | (x.is_nan() & (node.feature & MISSING_TRUE != 0));
+                node = &fast[if go_true { node.left } else { node.right } as usize];
+            }
+            return (node.left as usize, node.right as usize);
+        }
         let mut node = &self.nodes[root as usize];
         loop {
             let x = f64::from(row[node.feature]);
             let go_true = match node.mode {
-                Mode::Leaf => return node,
+                Mode::Leaf => return (node.leaf_start as usize, node.leaf_end as usize),
                 _ if x.is_nan() => node.missing_goes_true,
                 Mode::Leq => x <= node.threshold,
                 Mode::Lt => x < node.threshold,
@@ -286,9 +339,8 @@ impl Forest {
         });
         has_score.fill(false);
         for &root in &self.roots {
-            let leaf = self.leaf_of(root, row);
-            for &(output, weight) in &self.weights[leaf.leaf_start as usize..leaf.leaf_end as usize]
-            {
+            let (start, end) = self.leaf_of(root, row);
+            for &(output, weight) in &self.weights[start..end] {
                 let (s, h) = (
                     &mut scores[output as usize],
                     &mut has_score[output as usize],
@@ -327,24 +379,82 @@ impl Forest {
         }
         let n_rows = x.len().checked_div(width).unwrap_or(0);
         let mut out = vec![0.0f32; n_rows * out_width];
+        if out_width == 0 {
+            return Ok(out);
+        }
+        // Tree by tree over a block of rows, so one tree's nodes stay in cache for the whole block (a forest is
+        // often larger than the caches); blocks run in parallel.
+        let k = self.n_outputs;
         let run = |first_row: usize, block: &mut [f32]| {
-            let mut scores = vec![0.0; self.n_outputs];
-            let mut has = vec![false; self.n_outputs];
+            let rows = block.len() / out_width;
+            let mut scores = vec![0.0; rows * k];
+            let mut has = vec![false; rows * k];
+            if rows == 1 {
+                self.score_row(
+                    &x[first_row * width..(first_row + 1) * width],
+                    &mut scores,
+                    &mut has,
+                );
+            } else {
+                self.score_block(
+                    &x[first_row * width..(first_row + rows) * width],
+                    width,
+                    &mut scores,
+                    &mut has,
+                );
+            }
             for (i, out_row) in block.chunks_mut(out_width).enumerate() {
-                let r = first_row + i;
-                self.score_row(&x[r * width..(r + 1) * width], &mut scores, &mut has);
-                finish(&mut scores, &has, out_row);
+                finish(
+                    &mut scores[i * k..(i + 1) * k],
+                    &has[i * k..(i + 1) * k],
+                    out_row,
+                );
             }
         };
-        const CHUNK: usize = 256;
-        if n_rows > CHUNK && out_width > 0 {
+        const CHUNK: usize = 128;
+        if n_rows > 2 * CHUNK {
             out.par_chunks_mut(CHUNK * out_width)
                 .enumerate()
                 .for_each(|(c, block)| run(c * CHUNK, block));
-        } else if out_width > 0 {
-            run(0, &mut out);
+        } else {
+            for (c, block) in out.chunks_mut(CHUNK * out_width).enumerate() {
+                run(c * CHUNK, block);
+            }
         }
         Ok(out)
+    }
+
+    /// [`Forest::score_row`] for every row of `x` (`rows × width`), trees in the outer loop. Same sums in the
+    /// same order per row (trees in order), so the results equal the row-by-row ones.
+    fn score_block(&self, x: &[f32], width: usize, scores: &mut [f64], has: &mut [bool]) {
+        let k = self.n_outputs;
+        scores.fill(match self.aggregate {
+            Aggregate::Min => f64::INFINITY,
+            Aggregate::Max => f64::NEG_INFINITY,
+            _ => 0.0,
+        });
+        has.fill(false);
+        for &root in &self.roots {
+            for (r, row) in x.chunks_exact(width).enumerate() {
+                let (start, end) = self.leaf_of(root, row);
+                for &(output, weight) in &self.weights[start..end] {
+                    let i = r * k + output as usize;
+                    scores[i] = match self.aggregate {
+                        Aggregate::Sum | Aggregate::Average => scores[i] + weight,
+                        Aggregate::Min => scores[i].min(weight),
+                        Aggregate::Max => scores[i].max(weight),
+                    };
+                    has[i] = true;
+                }
+            }
+        }
+        for (s, &h) in scores.iter_mut().zip(has.iter()) {
+            if !h {
+                *s = 0.0;
+            } else if self.aggregate == Aggregate::Average {
+                *s /= self.roots.len() as f64;
+            }
+        }
     }
 }
 
