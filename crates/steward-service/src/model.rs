@@ -59,6 +59,8 @@ pub struct TrainingSummary {
     pub cross_validation: Option<CrossValidation>,
     pub feature_importance: Vec<(String, f64)>,
     pub permutation_importance: Vec<steward_ml::train::PermutationImportance>,
+    /// `model.onnx` in the package, or why not (categorical inputs are not exported yet).
+    pub onnx: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -87,6 +89,10 @@ fn summary(report: &TrainReport) -> TrainingSummary {
         cross_validation: report.cross_validation.clone(),
         feature_importance: report.feature_importance.clone(),
         permutation_importance: report.permutation_importance.clone(),
+        onnx: match crate::export::export_onnx(&report.model) {
+            Ok(_) => format!("exported as {}", crate::MODEL_FILE),
+            Err(crate::export::NotExportable(reason)) => format!("not exported: {reason}"),
+        },
     }
 }
 
@@ -294,7 +300,7 @@ impl Steward {
 
         let summary = summary(report);
         let signature = report.model.signature();
-        let files = vec![
+        let mut files = vec![
             (
                 NATIVE_MODEL_FILE.to_string(),
                 to_json(&report.model).map_err(fail)?,
@@ -308,6 +314,11 @@ impl Steward {
                 to_json(&summary).map_err(fail)?,
             ),
         ];
+        // The same model as an ONNX graph, for any ONNX runtime; models it cannot express yet keep only the
+        // native file, and the summary says why.
+        if let Ok(onnx) = crate::export::export_onnx(&report.model) {
+            files.push((crate::MODEL_FILE.to_string(), Bytes::from(onnx)));
+        }
         let package = self
             .artifacts
             .put_package_files(files)

@@ -135,7 +135,9 @@ impl Tree {
     }
 
     /// The leaf `row` falls into. `row` must have at least as many features as the tree uses (callers check
-    /// the column count once per batch).
+    /// the column count once per batch). Values are rounded to `f32` before they are compared, as ONNX (float32
+    /// inputs) and scikit-learn (which casts `X` to float32 for its trees) compare them: a value within half an
+    /// f32 ulp above a threshold would otherwise go right here and left in the exported graph.
     #[inline]
     pub fn leaf_of(&self, row: &[f64]) -> usize {
         let mut node = 0usize;
@@ -144,7 +146,7 @@ impl Tree {
             if feature == LEAF {
                 return node;
             }
-            node = if row[feature as usize] <= self.threshold[node] {
+            node = if f64::from(row[feature as usize] as f32) <= self.threshold[node] {
                 self.left[node]
             } else {
                 self.right[node]
