@@ -252,8 +252,32 @@ fn should_stop(losses: &[f64], n_iter_no_change: usize, tol: f64) -> bool {
         .any(|&loss| loss < reference - tol)
 }
 
+/// Runs [`boost_on_pool`] on a thread of rayon's pool: the rounds are sequential and every round forks small
+/// parallel jobs (histograms, split scans, gradients), which a pool thread hands to the other threads by
+/// work-stealing, far cheaper than injecting each job into the pool from outside it.
 #[allow(clippy::too_many_arguments)]
 fn boost(
+    x: &Matrix,
+    targets: &[f64],
+    weights: &[f64],
+    strata: Option<&[u32]>,
+    loss: Loss,
+    params: &GradientBoostingParams,
+    seed: u64,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Boosted {
+    if rayon::current_thread_index().is_some() {
+        return boost_on_pool(x, targets, weights, strata, loss, params, seed, progress);
+    }
+    rayon::join(
+        || boost_on_pool(x, targets, weights, strata, loss, params, seed, progress),
+        || (),
+    )
+    .0
+}
+
+#[allow(clippy::too_many_arguments)]
+fn boost_on_pool(
     x: &Matrix,
     targets: &[f64],
     weights: &[f64],
