@@ -268,7 +268,10 @@ pub async fn train(steward: &Steward, args: TrainArgs, json: bool) -> anyhow::Re
         "run {} (experiment '{}')",
         outcome.run.id, request.experiment
     );
-    println!("model package sha256 {}", outcome.package.manifest_hash);
+    println!(
+        "model package sha256 {} (ONNX: {})",
+        outcome.package.manifest_hash, s.onnx
+    );
     if let Some(version) = &outcome.version {
         println!("registered {}/{}", version.model, version.version);
     }

@@ -219,3 +219,32 @@ fn exported_models_predict_what_the_native_ones_do() {
     );
     eprintln!("{}", String::from_utf8_lossy(&output.stdout));
 }
+
+#[test]
+fn categorical_inputs_are_not_exported_yet_and_say_so() {
+    let mut csv = String::from("size,colour,y\n");
+    for i in 0..60 {
+        csv.push_str(&format!(
+            "{},{},{}\n",
+            i % 7,
+            ["red", "blue"][i % 2],
+            if i % 3 == 0 { "a" } else { "b" }
+        ));
+    }
+    let roles = RoleOverrides {
+        target: Some("y".into()),
+        ..Default::default()
+    };
+    let data = Dataset::from_csv_bytes(csv.as_bytes(), &roles).unwrap();
+    let spec = TrainSpec {
+        algorithm: Algorithm::DecisionTree,
+        params: vec![],
+        seed: 1,
+        test_size: 0.25,
+        cv_folds: None,
+        task: None,
+    };
+    let model = train(&data, &spec, &|_, _| {}).unwrap().model;
+    let error = export_onnx(&model).unwrap_err();
+    assert!(error.0.contains("'colour'"), "{error:?}");
+}

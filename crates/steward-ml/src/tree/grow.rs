@@ -223,7 +223,11 @@ impl Criterion for GradientCriterion<'_> {
                 slot[1] += pair[1];
                 slot[2] += 1.0;
             }
-            return if rows.is_empty() { (0, 0) } else { (lo, hi + 1) };
+            return if rows.is_empty() {
+                (0, 0)
+            } else {
+                (lo, hi + 1)
+            };
         }
         for (&row, pair) in rows.iter().zip(gathered.chunks_exact(2)) {
             let bin = column[row as usize] as usize;
