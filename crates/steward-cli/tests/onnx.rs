@@ -255,3 +255,56 @@ fn predict_runs_models_trained_by_steward() {
         assert!((total - 1.0).abs() < 1e-9);
     }
 }
+
+/// A ColumnTransformer export takes one input per column, by name: predict feeds each from the CSV column of
+/// that name, numbers and strings alike, whatever the file's column order.
+#[test]
+fn column_transformer_models_take_their_columns_by_name() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let model = fixture("onnx/iris_column_transformer_logistic_regression_op18.onnx");
+    let registered = json(home, None, &["versions", "register", "mixed", &model]);
+    assert_eq!(
+        registered["version"]["signature"]["inputs"][4]["type"],
+        "string"
+    );
+    let cases: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("onnx/cases.json")).unwrap())
+            .unwrap();
+    let case = cases["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "iris_column_transformer_logistic_regression_op18")
+        .unwrap();
+    let columns = &case["columns"];
+    // Columns in another order than the graph's inputs, plus one the model does not use.
+    let order = [
+        "colour",
+        "petal_width_cm",
+        "sepal_length_cm",
+        "petal_length_cm",
+        "sepal_width_cm",
+    ];
+    let rows = columns["colour"].as_array().unwrap().len();
+    let mut csv = format!("{},note\n", order.join(","));
+    for r in 0..rows {
+        let cells: Vec<String> = order
+            .iter()
+            .map(|c| match &columns[*c][r] {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect();
+        csv.push_str(&format!("{},x\n", cells.join(",")));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("rows.csv");
+    std::fs::write(&data, csv).unwrap();
+    let predicted = json(
+        home,
+        None,
+        &["predict", "mixed", "--data", data.to_str().unwrap()],
+    );
+    assert_eq!(predicted["labels"], case["labels"]);
+}

@@ -25,10 +25,12 @@ pub const SUPPORTED_ML: &[&str] = &[
     "FeatureVectorizer",
     "ArrayFeatureExtractor",
     "Cast",
+    "OneHotEncoder",
 ];
 pub const SUPPORTED_ONNX: &[&str] = &[
-    "Identity", "Cast", "ArgMax", "Softmax", "Concat", "Reshape", "Flatten", "Add", "Sub", "Mul",
-    "Div", "MatMul", "Gemm", "Relu", "Sigmoid", "Tanh", "Abs", "Neg", "Exp", "Log", "Sqrt",
+    "Identity", "Cast", "Gather", "ArgMax", "Softmax", "Concat", "Reshape", "Flatten", "Add",
+    "Sub", "Mul", "Div", "MatMul", "Gemm", "Relu", "Sigmoid", "Tanh", "Abs", "Neg", "Exp", "Log",
+    "Sqrt",
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -80,6 +82,13 @@ enum Op {
     },
     FeatureVectorizer,
     ArrayFeatureExtractor,
+    OneHot {
+        categories: Labels,
+        zeros: bool,
+    },
+    Gather {
+        axis: i64,
+    },
     Binary(Binary),
     Unary(Unary),
     MatMul,
@@ -149,6 +158,22 @@ fn compile_op(node: &NodeProto) -> RuntimeResult<Op> {
         (true, "ZipMap") => Op::ZipMap(Labels::from_attributes(&attrs)?),
         (true, "FeatureVectorizer") => Op::FeatureVectorizer,
         (true, "ArrayFeatureExtractor") => Op::ArrayFeatureExtractor,
+        (true, "OneHotEncoder") => {
+            let strings = attrs.strings("cats_strings")?;
+            let ints = attrs.ints("cats_int64s");
+            let categories = match (strings.is_empty(), ints.is_empty()) {
+                (false, true) => Labels::Str(strings),
+                (true, false) => Labels::Int(ints),
+                _ => return Err(attrs.error("needs exactly one of cats_strings and cats_int64s")),
+            };
+            Op::OneHot {
+                categories,
+                zeros: attrs.int("zeros", 1) != 0,
+            }
+        }
+        (false, "Gather") => Op::Gather {
+            axis: attrs.int("axis", 0),
+        },
         (true, "Cast") | (false, "Cast") => {
             Op::Cast(attrs.int("to", data_type::FLOAT as i64) as i32)
         }
@@ -567,6 +592,26 @@ fn run_step(step: &Step, args: &[Option<&Value>]) -> RuntimeResult<Vec<Value>> {
             };
             vec![t(extract_columns(input, &indices)?)]
         }
+        Op::OneHot { categories, zeros } => {
+            vec![t(one_hot(tensor_arg(args, 0)?, categories, *zeros)?)]
+        }
+        Op::Gather { axis } => {
+            let input = tensor_arg(args, 0)?;
+            let index = tensor_arg(args, 1)?;
+            let indices = match &index.data {
+                Data::I64(v) => v.clone(),
+                _ => return Err(invalid_input("Gather's indices must be int64")),
+            };
+            if input.shape.len() != 2 || normalise_axis(*axis, 2)? != 1 {
+                return Err(unsupported("Gather other than of columns of a 2-D tensor"));
+            }
+            let mut gathered = extract_columns(input, &indices)?;
+            if index.shape.is_empty() {
+                // A scalar index drops the axis.
+                gathered.shape = vec![input.shape[0]];
+            }
+            vec![t(gathered)]
+        }
         Op::Binary(op) => vec![t(binary(*op, tensor_arg(args, 0)?, tensor_arg(args, 1)?)?)],
         Op::Unary(op) => {
             let input = tensor_arg(args, 0)?;
@@ -653,6 +698,59 @@ fn cast(input: &Tensor, to: i32) -> RuntimeResult<Tensor> {
         }
     };
     Ok(Tensor { shape, data })
+}
+
+/// ai.onnx.ml OneHotEncoder: one more dimension than the input, of the categories' length; a value that is no
+/// category gives all zeros (or, with `zeros` off, an error).
+fn one_hot(input: &Tensor, categories: &Labels, zeros: bool) -> RuntimeResult<Tensor> {
+    let k = categories.len();
+    let position: Box<dyn Fn(usize) -> Option<usize>> = match (categories, &input.data) {
+        (Labels::Str(cats), Data::Str(values)) => {
+            let index: HashMap<&str, usize> = cats
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.as_str(), i))
+                .collect();
+            Box::new(move |i| index.get(values[i].as_str()).copied())
+        }
+        (Labels::Int(cats), Data::I64(values)) => {
+            let index: HashMap<i64, usize> =
+                cats.iter().enumerate().map(|(i, &c)| (c, i)).collect();
+            Box::new(move |i| index.get(&values[i]).copied())
+        }
+        (Labels::Int(cats), Data::F32(values)) => {
+            let index: HashMap<i64, usize> =
+                cats.iter().enumerate().map(|(i, &c)| (c, i)).collect();
+            Box::new(move |i| index.get(&(values[i] as i64)).copied())
+        }
+        (_, data) => {
+            return Err(invalid_input(format!(
+                "OneHotEncoder with {} categories got a {} tensor",
+                if matches!(categories, Labels::Str(_)) {
+                    "string"
+                } else {
+                    "int64"
+                },
+                data.type_name()
+            )));
+        }
+    };
+    let n = input.data.len();
+    let mut out = vec![0.0f32; n * k];
+    for i in 0..n {
+        match position(i) {
+            Some(j) => out[i * k + j] = 1.0,
+            None if zeros => {}
+            None => {
+                return Err(invalid_input(format!(
+                    "value {i} is not one of the encoder's categories"
+                )));
+            }
+        }
+    }
+    let mut shape = input.shape.clone();
+    shape.push(k);
+    Ok(Tensor::f32(shape, out))
 }
 
 fn concat_columns(args: &[Option<&Value>], axis: i64) -> RuntimeResult<Vec<Value>> {
