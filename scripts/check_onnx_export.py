@@ -18,9 +18,19 @@ def main(directory):
     failures = []
     for case in cases:
         name = case["name"]
-        x = np.fromfile(os.path.join(directory, f"{name}.x.f32"), dtype=np.float32).reshape(case["rows"], case["width"])
         session = ort.InferenceSession(os.path.join(directory, f"{name}.onnx"), providers=["CPUExecutionProvider"])
-        outputs = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"X": x})))
+        if case.get("columns"):
+            # One [N, 1] input per column: numbers (None = missing = NaN) or strings.
+            feeds = {}
+            for column, values in case["columns"].items():
+                if values and isinstance(values[0], str):
+                    feeds[column] = np.array(values, dtype=object).reshape(-1, 1)
+                else:
+                    feeds[column] = np.array([np.nan if v is None else v for v in values], dtype=np.float32).reshape(-1, 1)
+        else:
+            x = np.fromfile(os.path.join(directory, f"{name}.x.f32"), dtype=np.float32).reshape(case["rows"], case["width"])
+            feeds = {"X": x}
+        outputs = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
         if case["labels"] is not None:
             labels = [str(v) for v in outputs["label"]]
             probabilities = np.asarray(case["probabilities"]).reshape(case["rows"], -1)

@@ -1,8 +1,7 @@
 //! Models trained by Steward as ONNX graphs, so they run in onnxruntime, Triton or any ONNX runtime, and in
-//! Steward's own. The graph takes one float matrix `X` (the numeric input columns, in the model's order, NaN
-//! for missing), imputes (Imputer), standardises when the model was fitted on standardised inputs (Scaler) and
-//! ends in the estimator's ai.onnx.ml operator, with scikit-learn's (skl2onnx's) conventions: outputs `label`
-//! and `probabilities` for classifiers, `variable` for regressors.
+//! Steward's own. The graph rebuilds the preprocessing (see [`preprocessing`]: imputation, standardisation,
+//! one-hot encoding) and ends in the estimator's ai.onnx.ml operator, with scikit-learn's (skl2onnx's)
+//! conventions: outputs `label` and `probabilities` for classifiers, `variable` for regressors.
 
 use prost::Message;
 use steward_ml::estimator::Estimator;
@@ -10,8 +9,9 @@ use steward_ml::preprocess::FeatureTransform;
 use steward_ml::train::TrainedModel;
 use steward_ml::tree::{NodeView, Tree};
 use steward_runtime::onnx::{
-    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorShapeProto,
-    TypeProto, ValueInfoProto, attribute_type, data_type, tensor_shape_proto, type_proto,
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    TensorShapeProto, TypeProto, ValueInfoProto, attribute_type, data_type, tensor_shape_proto,
+    type_proto,
 };
 
 /// Why a model has no ONNX form yet (it keeps its native file only).
@@ -261,57 +261,214 @@ fn tree_regressor(trees: &[&Tree], leaf_scale: f64, base_value: Option<f64>) -> 
     ml_node("TreeEnsembleRegressor", &["features"], &["variable"], attrs)
 }
 
-/// The ONNX bytes of a trained model, or why it has none yet.
-pub fn export_onnx(model: &TrainedModel) -> Result<Vec<u8>, NotExportable> {
-    let mut fills = Vec::new();
-    let mut means = Vec::new();
-    let mut scales = Vec::new();
-    for transform in &model.preprocessor.transforms {
-        match transform {
-            FeatureTransform::Numeric {
+fn onnx_node(
+    op: &str,
+    name: &str,
+    inputs: &[&str],
+    outputs: &[&str],
+    attribute: Vec<AttributeProto>,
+) -> NodeProto {
+    NodeProto {
+        op_type: op.into(),
+        name: name.into(),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: outputs.iter().map(|s| s.to_string()).collect(),
+        attribute,
+        ..Default::default()
+    }
+}
+
+fn int64_tensor(name: &str, values: &[i64]) -> TensorProto {
+    TensorProto {
+        name: name.into(),
+        dims: vec![values.len() as i64],
+        data_type: data_type::INT64,
+        int64_data: values.to_vec(),
+        ..Default::default()
+    }
+}
+
+/// Graph inputs, the nodes that turn them into `features`, and the constants those nodes read.
+type Preprocessing = (Vec<ValueInfoProto>, Vec<NodeProto>, Vec<TensorProto>);
+
+/// The graph inputs and the nodes that turn them into `features`, the matrix the estimator was fitted on.
+///
+/// All-numeric models take one float matrix `X` (Imputer, then Scaler when standardised). Models with
+/// categorical columns take one input per column, by name, as skl2onnx exports a DataFrame: a numeric column is
+/// a float `[N, 1]` (NaN when missing) imputed and scaled on its own; a categorical one a string `[N, 1]` (empty
+/// when missing) one-hot encoded over its categories plus the empty string, whose column a MatMul folds onto
+/// the fill category (missing values take the fill, unknown ones give zeros, as the native model does); the
+/// pieces are concatenated in the model's feature order.
+fn preprocessing(model: &TrainedModel) -> Result<Preprocessing, NotExportable> {
+    let transforms = &model.preprocessor.transforms;
+    let all_numeric = transforms
+        .iter()
+        .all(|t| matches!(t, FeatureTransform::Numeric { .. }));
+    let mut nodes = Vec::new();
+    let mut initializers = Vec::new();
+    if all_numeric {
+        let (mut fills, mut means, mut scales) = (Vec::new(), Vec::new(), Vec::new());
+        for transform in transforms {
+            if let FeatureTransform::Numeric {
                 fill, mean, scale, ..
-            } => {
+            } = transform
+            {
                 fills.push(*fill);
                 means.push(*mean);
                 scales.push(1.0 / *scale);
             }
-            FeatureTransform::OneHot { column, .. } => {
-                return Err(NotExportable(format!(
-                    "column '{column}' is categorical; ONNX export of one-hot encoded inputs is not built yet"
-                )));
+        }
+        let n_features = fills.len() as i64;
+        nodes.push(ml_node(
+            "Imputer",
+            &["X"],
+            &["imputed"],
+            vec![
+                floats("imputed_value_floats", fills),
+                float("replaced_value_float", f32::NAN),
+            ],
+        ));
+        let standardised = means.iter().any(|&m| m != 0.0) || scales.iter().any(|&s| s != 1.0);
+        if standardised {
+            nodes.push(ml_node(
+                "Scaler",
+                &["imputed"],
+                &["features"],
+                vec![floats("offset", means), floats("scale", scales)],
+            ));
+        } else {
+            nodes.push(onnx_node(
+                "Identity",
+                "Identity",
+                &["imputed"],
+                &["features"],
+                vec![],
+            ));
+        }
+        let inputs = vec![tensor_info(
+            "X",
+            data_type::FLOAT,
+            &[None, Some(n_features)],
+        )];
+        return Ok((inputs, nodes, initializers));
+    }
+    let mut inputs = Vec::new();
+    let mut parts: Vec<String> = Vec::new();
+    for (i, transform) in transforms.iter().enumerate() {
+        match transform {
+            FeatureTransform::Numeric {
+                column,
+                fill,
+                mean,
+                scale,
+            } => {
+                inputs.push(tensor_info(column, data_type::FLOAT, &[None, Some(1)]));
+                let imputed = format!("imputed_{i}");
+                let scaled = format!("scaled_{i}");
+                nodes.push(NodeProto {
+                    name: format!("Imputer_{i}"),
+                    ..ml_node(
+                        "Imputer",
+                        &[column],
+                        &[&imputed],
+                        vec![
+                            floats("imputed_value_floats", [*fill]),
+                            float("replaced_value_float", f32::NAN),
+                        ],
+                    )
+                });
+                nodes.push(NodeProto {
+                    name: format!("Scaler_{i}"),
+                    ..ml_node(
+                        "Scaler",
+                        &[&imputed],
+                        &[&scaled],
+                        vec![floats("offset", [*mean]), floats("scale", [1.0 / *scale])],
+                    )
+                });
+                parts.push(scaled);
+            }
+            FeatureTransform::OneHot {
+                column,
+                categories,
+                fill,
+            } => {
+                inputs.push(tensor_info(column, data_type::STRING, &[None, Some(1)]));
+                let k = categories.len();
+                if categories.iter().any(String::is_empty) {
+                    return Err(NotExportable(format!(
+                        "column '{column}' has an empty-string category, which the graph uses for missing values"
+                    )));
+                }
+                let fill_index = categories.iter().position(|c| c == fill).ok_or_else(|| {
+                    NotExportable(format!(
+                        "column '{column}': the fill '{fill}' is not one of its categories"
+                    ))
+                })?;
+                let (encoded, flat, shape, fold, folded) = (
+                    format!("onehot_{i}"),
+                    format!("onehot_flat_{i}"),
+                    format!("onehot_shape_{i}"),
+                    format!("missing_fold_{i}"),
+                    format!("encoded_{i}"),
+                );
+                let mut cats = categories.clone();
+                cats.push(String::new());
+                nodes.push(NodeProto {
+                    name: format!("OneHotEncoder_{i}"),
+                    ..ml_node(
+                        "OneHotEncoder",
+                        &[column],
+                        &[&encoded],
+                        vec![strings("cats_strings", cats), int("zeros", 1)],
+                    )
+                });
+                initializers.push(int64_tensor(&shape, &[-1, k as i64 + 1]));
+                nodes.push(onnx_node(
+                    "Reshape",
+                    &format!("Reshape_{i}"),
+                    &[&encoded, &shape],
+                    &[&flat],
+                    vec![],
+                ));
+                // (K + 1) × K: the identity on the categories, and the empty string's row on the fill's column.
+                let mut matrix = vec![0.0f32; (k + 1) * k];
+                for c in 0..k {
+                    matrix[c * k + c] = 1.0;
+                }
+                matrix[k * k + fill_index] = 1.0;
+                initializers.push(TensorProto {
+                    name: fold.clone(),
+                    dims: vec![k as i64 + 1, k as i64],
+                    data_type: data_type::FLOAT,
+                    float_data: matrix,
+                    ..Default::default()
+                });
+                nodes.push(onnx_node(
+                    "MatMul",
+                    &format!("MatMul_{i}"),
+                    &[&flat, &fold],
+                    &[&folded],
+                    vec![],
+                ));
+                parts.push(folded);
             }
         }
     }
-    let n_features = fills.len() as i64;
-    let mut nodes = vec![ml_node(
-        "Imputer",
-        &["X"],
-        &["imputed"],
-        vec![
-            floats("imputed_value_floats", fills.iter().copied()),
-            float("replaced_value_float", f32::NAN),
-        ],
-    )];
-    let standardised = means.iter().any(|&m| m != 0.0) || scales.iter().any(|&s| s != 1.0);
-    if standardised {
-        nodes.push(ml_node(
-            "Scaler",
-            &["imputed"],
-            &["features"],
-            vec![
-                floats("offset", means.iter().copied()),
-                floats("scale", scales.iter().copied()),
-            ],
-        ));
-    } else {
-        nodes.push(NodeProto {
-            op_type: "Identity".into(),
-            name: "Identity".into(),
-            input: vec!["imputed".into()],
-            output: vec!["features".into()],
-            ..Default::default()
-        });
-    }
+    let part_names: Vec<&str> = parts.iter().map(String::as_str).collect();
+    nodes.push(onnx_node(
+        "Concat",
+        "Concat_features",
+        &part_names,
+        &["features"],
+        vec![int("axis", 1)],
+    ));
+    Ok((inputs, nodes, initializers))
+}
+
+/// The ONNX bytes of a trained model, or why it has none yet.
+pub fn export_onnx(model: &TrainedModel) -> Result<Vec<u8>, NotExportable> {
+    let (inputs, mut nodes, initializers) = preprocessing(model)?;
     let classes = &model.classes;
     let k = classes.len() as i64;
     match &model.estimator {
@@ -447,11 +604,8 @@ pub fn export_onnx(model: &TrainedModel) -> Result<Vec<u8>, NotExportable> {
         graph: Some(GraphProto {
             name: model.algorithm.name().into(),
             node: nodes,
-            input: vec![tensor_info(
-                "X",
-                data_type::FLOAT,
-                &[None, Some(n_features)],
-            )],
+            input: inputs,
+            initializer: initializers,
             output: outputs,
             ..Default::default()
         }),

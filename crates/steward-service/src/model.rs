@@ -59,7 +59,7 @@ pub struct TrainingSummary {
     pub cross_validation: Option<CrossValidation>,
     pub feature_importance: Vec<(String, f64)>,
     pub permutation_importance: Vec<steward_ml::train::PermutationImportance>,
-    /// `model.onnx` in the package, or why not (categorical inputs are not exported yet).
+    /// `model.onnx` in the package, or why not.
     pub onnx: String,
 }
 

@@ -8,6 +8,7 @@ use steward_ml::dataset::{Dataset, RoleOverrides};
 use steward_ml::estimator::Algorithm;
 use steward_ml::train::{TrainSpec, TrainedModel, train};
 use steward_runtime::Model;
+use steward_runtime::tensor::{Data, Tensor};
 use steward_service::export::export_onnx;
 
 fn dataset(name: &str, target: &str) -> Dataset {
@@ -43,7 +44,10 @@ fn features(model: &TrainedModel, data: &Dataset) -> Vec<f32> {
 struct Case {
     name: String,
     onnx: Vec<u8>,
+    /// The matrix input of an all-numeric model (empty otherwise).
     x: Vec<f32>,
+    /// One input per column, for models with categorical columns.
+    columns: Vec<(String, Data)>,
     rows: usize,
     labels: Option<Vec<String>>,
     probabilities: Option<Vec<f64>>,
@@ -87,6 +91,7 @@ fn cases() -> Vec<Case> {
                 name: format!("{short}_{algorithm}"),
                 onnx,
                 x: features(&model, &data),
+                columns: Vec::new(),
                 rows: data.n_rows,
                 labels: native.labels,
                 probabilities: native.probabilities.map(|p| p.as_slice().to_vec()),
@@ -158,11 +163,26 @@ fn check(
 
 #[test]
 fn exported_models_predict_what_the_native_ones_do() {
-    let cases = cases();
+    let mut cases = cases();
     assert_eq!(cases.len(), 4 * 4);
+    cases.extend(mixed_cases());
     for case in &cases {
         let model = Model::load(&case.onnx).unwrap_or_else(|e| panic!("{}: {e}", case.name));
-        let prediction = model.predict(&case.x, case.rows).unwrap();
+        let prediction = if case.columns.is_empty() {
+            model.predict(&case.x, case.rows).unwrap()
+        } else {
+            let tensors = case
+                .columns
+                .iter()
+                .map(|(_, data)| Tensor {
+                    shape: vec![case.rows, 1],
+                    data: data.clone(),
+                })
+                .collect();
+            model
+                .predict_tensors(tensors, case.rows)
+                .unwrap_or_else(|e| panic!("{}: {e}", case.name))
+        };
         check(
             case,
             prediction.labels.as_deref(),
@@ -179,10 +199,27 @@ fn exported_models_predict_what_the_native_ones_do() {
         std::fs::write(dir.path().join(format!("{}.onnx", case.name)), &case.onnx).unwrap();
         let bytes: Vec<u8> = case.x.iter().flat_map(|v| v.to_le_bytes()).collect();
         std::fs::write(dir.path().join(format!("{}.x.f32", case.name)), bytes).unwrap();
+        let columns: serde_json::Map<String, serde_json::Value> = case
+            .columns
+            .iter()
+            .map(|(name, data)| {
+                let values = match data {
+                    Data::F32(v) => serde_json::json!(
+                        v.iter()
+                            .map(|x| if x.is_nan() { None } else { Some(*x) })
+                            .collect::<Vec<_>>()
+                    ),
+                    Data::Str(v) => serde_json::json!(v),
+                    _ => unreachable!("columns are numbers or strings"),
+                };
+                (name.clone(), values)
+            })
+            .collect();
         manifest.push(serde_json::json!({
             "name": case.name,
             "rows": case.rows,
-            "width": case.x.len() / case.rows,
+            "width": if case.x.is_empty() { 0 } else { case.x.len() / case.rows },
+            "columns": if columns.is_empty() { None } else { Some(columns) },
             "labels": case.labels,
             "probabilities": case.probabilities,
             "values": case.values,
@@ -220,31 +257,136 @@ fn exported_models_predict_what_the_native_ones_do() {
     eprintln!("{}", String::from_utf8_lossy(&output.stdout));
 }
 
-#[test]
-fn categorical_inputs_are_not_exported_yet_and_say_so() {
-    let mut csv = String::from("size,colour,y\n");
-    for i in 0..60 {
+/// Iris plus a string column (with missing values and, at prediction, unknown categories) and missing numbers;
+/// and diabetes with `sex` as text: one input per column.
+fn mixed_cases() -> Vec<Case> {
+    let iris = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/data/iris.csv"),
+    )
+    .unwrap();
+    let mut csv = String::from(
+        "sepal_length_cm,sepal_width_cm,petal_length_cm,petal_width_cm,colour,species\n",
+    );
+    for (i, line) in iris.lines().skip(1).enumerate() {
+        let cells: Vec<&str> = line.split(',').collect();
+        let colour = match (cells[4], i % 7) {
+            (_, 3) => "",
+            ("setosa", _) => "blue",
+            (_, k) if k % 2 == 0 => "red",
+            _ => "green",
+        };
+        let width = if i % 11 == 5 { "" } else { cells[3] };
         csv.push_str(&format!(
-            "{},{},{}\n",
-            i % 7,
-            ["red", "blue"][i % 2],
-            if i % 3 == 0 { "a" } else { "b" }
+            "{},{},{},{width},{colour},{}\n",
+            cells[0], cells[1], cells[2], cells[4]
         ));
     }
     let roles = RoleOverrides {
-        target: Some("y".into()),
+        target: Some("species".into()),
         ..Default::default()
     };
-    let data = Dataset::from_csv_bytes(csv.as_bytes(), &roles).unwrap();
-    let spec = TrainSpec {
-        algorithm: Algorithm::DecisionTree,
-        params: vec![],
-        seed: 1,
-        test_size: 0.25,
-        cv_folds: None,
-        task: None,
-    };
-    let model = train(&data, &spec, &|_, _| {}).unwrap().model;
-    let error = export_onnx(&model).unwrap_err();
-    assert!(error.0.contains("'colour'"), "{error:?}");
+    let train_data = Dataset::from_csv_bytes(csv.as_bytes(), &roles).unwrap();
+    // Predict on the same rows with a few colours the model never saw.
+    let unseen = csv.replacen(",green,", ",purple,", 5);
+    let predict_data = Dataset::from_csv_bytes(unseen.as_bytes(), &roles).unwrap();
+
+    let diabetes = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/data/diabetes.csv"),
+    )
+    .unwrap();
+    let mut text = String::new();
+    for (i, line) in diabetes.lines().enumerate() {
+        let mut cells: Vec<String> = line.split(',').map(str::to_string).collect();
+        if i > 0 {
+            cells[1] = if cells[1] == "1.0" {
+                "f".into()
+            } else {
+                "m".into()
+            };
+        }
+        text.push_str(&cells.join(","));
+        text.push('\n');
+    }
+    let regression = Dataset::from_csv_bytes(
+        text.as_bytes(),
+        &RoleOverrides {
+            target: Some("progression".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+
+    let mut cases = Vec::new();
+    let runs: Vec<(&str, &Dataset, &Dataset, Vec<Algorithm>)> = vec![
+        (
+            "mixed_iris",
+            &train_data,
+            &predict_data,
+            vec![
+                Algorithm::DecisionTree,
+                Algorithm::RandomForest,
+                Algorithm::GradientBoosting,
+                Algorithm::LogisticRegression,
+            ],
+        ),
+        (
+            "mixed_diabetes",
+            &regression,
+            &regression,
+            vec![
+                Algorithm::RandomForest,
+                Algorithm::GradientBoosting,
+                Algorithm::LinearRegression,
+            ],
+        ),
+    ];
+    for (short, train_on, predict_on, algorithms) in runs {
+        for algorithm in algorithms {
+            let spec = TrainSpec {
+                algorithm,
+                params: if matches!(
+                    algorithm,
+                    Algorithm::RandomForest | Algorithm::GradientBoosting
+                ) {
+                    vec![("n_estimators".to_string(), "15".to_string())]
+                } else {
+                    vec![]
+                },
+                seed: 2,
+                test_size: 0.25,
+                cv_folds: None,
+                task: None,
+            };
+            let model = train(train_on, &spec, &|_, _| {}).unwrap().model;
+            let onnx = export_onnx(&model).unwrap_or_else(|e| panic!("{short} {algorithm}: {e:?}"));
+            let native = model.predict(predict_on).unwrap();
+            let columns = model
+                .preprocessor
+                .input_columns()
+                .iter()
+                .map(|name| {
+                    let data = match &predict_on.column(name).unwrap().data {
+                        steward_ml::dataset::ColumnData::Numeric(v) => {
+                            Data::F32(v.iter().map(|&x| x as f32).collect())
+                        }
+                        steward_ml::dataset::ColumnData::Text(v) => {
+                            Data::Str(v.iter().map(|x| x.clone().unwrap_or_default()).collect())
+                        }
+                    };
+                    (name.to_string(), data)
+                })
+                .collect();
+            cases.push(Case {
+                name: format!("{short}_{algorithm}"),
+                onnx,
+                x: Vec::new(),
+                columns,
+                rows: predict_on.n_rows,
+                labels: native.labels,
+                probabilities: native.probabilities.map(|p| p.as_slice().to_vec()),
+                values: native.values,
+            });
+        }
+    }
+    cases
 }
