@@ -53,18 +53,20 @@ struct Node {
     leaf_end: u32,
 }
 
-/// 24 bytes: a branch (`feature`, `threshold`, children `left` = true, `right` = false; the top bit of
+/// 16 bytes: a branch (`feature`, `threshold`, children `left` = true, `right` = false; the top bit of
 /// `feature` set when a missing value goes to the true branch) or, with `feature == LEAF`, a leaf whose weights
 /// are `weights[left..right]`.
 #[derive(Debug, Clone, Copy)]
 struct FastNode {
-    threshold: f64,
+    threshold: f32,
     feature: u32,
     left: u32,
     right: u32,
 }
 
 const LEAF: u32 = u32::MAX;
+/// Rows walked together by [`Forest::leaves_of`].
+const LANES: usize = 8;
 const MISSING_TRUE: u32 = 1 << 31;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -79,8 +81,9 @@ enum Aggregate {
 #[derive(Debug, Clone)]
 pub struct Forest {
     nodes: Vec<Node>,
-    /// The same trees in a compact layout, when every branch is `BRANCH_LEQ` (what scikit-learn exports): the
-    /// walk needs no mode dispatch, and `x <= t || (missing goes true && x is NaN)` decides without a branch.
+    /// The same trees in a compact layout, when every branch is `BRANCH_LEQ` with an f32 threshold (what
+    /// scikit-learn exports): the walk needs no mode dispatch, and `x <= t || (missing goes true && x is NaN)`
+    /// decides without a branch, in f32.
     fast: Option<Vec<FastNode>>,
     roots: Vec<u32>,
     weights: Vec<(u32, f64)>,
@@ -260,7 +263,13 @@ impl Forest {
         }
         let fast = compiled
             .iter()
-            .all(|n| matches!(n.mode, Mode::Leaf | Mode::Leq) && n.feature < MISSING_TRUE as usize)
+            .all(|n| {
+                matches!(n.mode, Mode::Leaf | Mode::Leq)
+                    && n.feature < MISSING_TRUE as usize
+                    // Exactly an f32 (always so for versions 1-2), so comparing the f32 input with it in f32 is
+                    // the same as in f64.
+                    && f64::from(n.threshold as f32) == n.threshold
+            })
             .then(|| {
                 compiled
                     .iter()
@@ -272,7 +281,7 @@ impl Forest {
                             right: n.leaf_end,
                         },
                         _ => FastNode {
-                            threshold: n.threshold,
+                            threshold: n.threshold as f32,
                             feature: n.feature as u32
                                 | if n.missing_goes_true { MISSING_TRUE } else { 0 },
                             left: n.true_child,
@@ -302,7 +311,7 @@ impl Forest {
         if let Some(fast) = &self.fast {
             let mut node = &fast[root as usize];
             while node.feature != LEAF {
-                let x = f64::from(row[(node.feature & !MISSING_TRUE) as usize]);
+                let x = row[(node.feature & !MISSING_TRUE) as usize];
                 let go_true =
                     (x <= node.threshold) | (x.is_nan() & (node.feature & MISSING_TRUE != 0));
                 node = &fast[if go_true { node.left } else { node.right } as usize];
@@ -327,6 +336,42 @@ impl Forest {
             } else {
                 node.false_child
             } as usize];
+        }
+    }
+
+    /// [`Forest::leaf_of`] for every row of `x`. On the compact layout, rows walk the tree in groups of
+    /// [`LANES`], one level at a time for the whole group, so the loads of different rows overlap instead of
+    /// waiting on each other.
+    fn leaves_of(&self, root: u32, x: &[f32], width: usize, out: &mut [(usize, usize)]) {
+        let Some(fast) = &self.fast else {
+            for (o, row) in out.iter_mut().zip(x.chunks_exact(width)) {
+                *o = self.leaf_of(root, row);
+            }
+            return;
+        };
+        for (group, rows) in out.chunks_mut(LANES).zip(x.chunks(LANES * width)) {
+            let mut nodes = [root as usize; LANES];
+            let lanes = group.len();
+            loop {
+                let mut moving = false;
+                for lane in 0..lanes {
+                    let node = &fast[nodes[lane]];
+                    if node.feature == LEAF {
+                        continue;
+                    }
+                    moving = true;
+                    let x = rows[lane * width + (node.feature & !MISSING_TRUE) as usize];
+                    let go_true =
+                        (x <= node.threshold) | (x.is_nan() & (node.feature & MISSING_TRUE != 0));
+                    nodes[lane] = if go_true { node.left } else { node.right } as usize;
+                }
+                if !moving {
+                    break;
+                }
+            }
+            for (o, &n) in group.iter_mut().zip(&nodes) {
+                *o = (fast[n].left as usize, fast[n].right as usize);
+            }
         }
     }
 
@@ -434,9 +479,11 @@ impl Forest {
             _ => 0.0,
         });
         has.fill(false);
+        let n_rows = x.len() / width.max(1);
+        let mut leaves = vec![(0usize, 0usize); n_rows];
         for &root in &self.roots {
-            for (r, row) in x.chunks_exact(width).enumerate() {
-                let (start, end) = self.leaf_of(root, row);
+            self.leaves_of(root, x, width, &mut leaves);
+            for (r, &(start, end)) in leaves.iter().enumerate() {
                 for &(output, weight) in &self.weights[start..end] {
                     let i = r * k + output as usize;
                     scores[i] = match self.aggregate {
