@@ -10,6 +10,8 @@ use crate::ops::{PostTransform, apply_post_transform};
 struct Weights {
     /// `n_outputs × n_features`, row-major.
     coefficients: Vec<f64>,
+    /// The same in f32, for the batch kernel (ONNX computes linear models in float32).
+    coefficients_f32: Vec<f32>,
     intercepts: Vec<f64>,
     n_outputs: usize,
     n_features: usize,
@@ -36,6 +38,7 @@ impl Weights {
         }
         Ok(Weights {
             n_features: coefficients.len() / n_outputs,
+            coefficients_f32: coefficients.iter().map(|&c| c as f32).collect(),
             coefficients,
             intercepts,
             n_outputs,
