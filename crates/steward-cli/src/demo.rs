@@ -221,7 +221,7 @@ async fn tour(
             "{MODEL}@production"
         ))?)
         .await?;
-    if let Evaluation::Classification(metrics) = steward.evaluate(&production, &iris).await? {
+    if let Evaluation::Classification(metrics) = steward.evaluate(&production, &iris, None).await? {
         say!(
             json,
             "{MODEL}/{} on iris.csv:\n{}",

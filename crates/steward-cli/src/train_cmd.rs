@@ -68,6 +68,9 @@ pub struct EvaluateArgs {
     /// CSV with the model's input columns and its target column.
     #[arg(long)]
     data: PathBuf,
+    /// The target column (needed for imported ONNX models, which do not name theirs).
+    #[arg(long)]
+    target: Option<String>,
 }
 
 #[derive(Args)]
@@ -280,7 +283,9 @@ pub async fn train(steward: &Steward, args: TrainArgs, json: bool) -> anyhow::Re
 
 pub async fn evaluate(steward: &Steward, args: EvaluateArgs, json: bool) -> anyhow::Result<()> {
     let version = steward.resolve(&VersionRef::parse(&args.model)?).await?;
-    let evaluation = steward.evaluate(&version, &args.data).await?;
+    let evaluation = steward
+        .evaluate(&version, &args.data, args.target.as_deref())
+        .await?;
     if json {
         return print_json(&serde_json::json!({
             "model": version.model,

@@ -308,3 +308,54 @@ fn column_transformer_models_take_their_columns_by_name() {
     );
     assert_eq!(predicted["labels"], case["labels"]);
 }
+
+/// Imported models are evaluated like trained ones, given the target column they do not name themselves.
+#[test]
+fn evaluate_an_imported_model() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let model = fixture("onnx/iris_random_forest_op18.onnx");
+    ok(home, None, &["versions", "register", "iris", &model]);
+    let iris = fixture("data/iris.csv");
+    let stderr = fails(home, None, &["evaluate", "iris", "--data", &iris], 1);
+    assert!(stderr.contains("--target"), "{stderr}");
+    let evaluated = json(
+        home,
+        None,
+        &["evaluate", "iris", "--data", &iris, "--target", "species"],
+    );
+    let metrics = &evaluated["evaluation"]["classification"];
+    let matrix: Vec<Vec<u64>> =
+        serde_json::from_value(metrics["confusion_matrix"].clone()).unwrap();
+    assert_eq!(matrix.iter().flatten().sum::<u64>(), 150);
+    let correct: u64 = (0..3).map(|i| matrix[i][i]).sum();
+    assert_eq!(
+        metrics["accuracy"].as_f64().unwrap(),
+        correct as f64 / 150.0
+    );
+    // A depth-6 forest on its own training data.
+    assert!(correct >= 145, "{correct}");
+    let regression = fixture("onnx/diabetes_linear_regression_op18.onnx");
+    ok(
+        home,
+        None,
+        &["versions", "register", "diabetes", &regression],
+    );
+    let evaluated = json(
+        home,
+        None,
+        &[
+            "evaluate",
+            "diabetes",
+            "--data",
+            &fixture("data/diabetes.csv"),
+            "--target",
+            "progression",
+        ],
+    );
+    let r2 = evaluated["evaluation"]["regression"]["r2"]
+        .as_f64()
+        .unwrap();
+    // scikit-learn's LinearRegression on all of diabetes: R² 0.5177.
+    assert!((r2 - 0.5177).abs() < 1e-3, "{r2}");
+}

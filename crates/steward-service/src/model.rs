@@ -394,29 +394,121 @@ impl Steward {
         })
     }
 
-    /// Evaluates a version on a CSV file that has the model's target column.
-    pub async fn evaluate(&self, version: &ModelVersion, data: &Path) -> ServiceResult<Evaluation> {
-        let model = Arc::new(self.load_model(version).await?);
-        let roles = RoleOverrides {
-            target: Some(model.target.clone()),
-            ..Default::default()
-        };
-        let data: Dataset = load_csv(data, &roles).await.map_err(|e| match e {
-            ServiceError::Ml(steward_ml::MlError::InvalidData(message))
-                if message.contains("no column named") =>
-            {
-                ServiceError::InvalidInput(format!(
-                    "{message}; evaluation needs the model's target column '{}'",
-                    model.target
-                ))
+    /// Evaluates a version on a CSV file that has the model's target column. Models trained by Steward know
+    /// their target; an imported ONNX model needs `target` named (its other columns are its inputs, in order).
+    pub async fn evaluate(
+        &self,
+        version: &ModelVersion,
+        data: &Path,
+        target: Option<&str>,
+    ) -> ServiceResult<Evaluation> {
+        match self.load_predictor(version).await? {
+            crate::predict::Predictor::Native(model) => {
+                if let Some(target) = target
+                    && target != model.target
+                {
+                    return Err(ServiceError::InvalidInput(format!(
+                        "{}/{} was trained on target '{}', not '{target}'",
+                        version.model, version.version, model.target
+                    )));
+                }
+                let roles = RoleOverrides {
+                    target: Some(model.target.clone()),
+                    ..Default::default()
+                };
+                let data: Dataset = load_csv(data, &roles).await.map_err(|e| match e {
+                    ServiceError::Ml(steward_ml::MlError::InvalidData(message))
+                        if message.contains("no column named") =>
+                    {
+                        ServiceError::InvalidInput(format!(
+                            "{message}; evaluation needs the model's target column '{}'",
+                            model.target
+                        ))
+                    }
+                    other => other,
+                })?;
+                let evaluation = tokio::task::spawn_blocking(move || model.evaluate(&data))
+                    .await
+                    .map_err(|e| ServiceError::InvalidInput(format!("evaluation failed: {e}")))??;
+                Ok(evaluation)
             }
-            other => other,
-        })?;
-        let evaluation = tokio::task::spawn_blocking(move || model.evaluate(&data))
-            .await
-            .map_err(|e| ServiceError::InvalidInput(format!("evaluation failed: {e}")))??;
-        Ok(evaluation)
+            crate::predict::Predictor::Onnx(onnx) => {
+                let target = target.ok_or_else(|| {
+                    ServiceError::InvalidInput(format!(
+                        "{}/{} is an ONNX model that does not name its target; pass --target COLUMN",
+                        version.model, version.version
+                    ))
+                })?;
+                let roles = RoleOverrides {
+                    target: Some(target.to_string()),
+                    ..Default::default()
+                };
+                let data = load_csv(data, &roles).await?;
+                let target = target.to_string();
+                tokio::task::spawn_blocking(move || evaluate_onnx(&onnx, &data, &target))
+                    .await
+                    .map_err(|e| ServiceError::InvalidInput(format!("evaluation failed: {e}")))?
+            }
+        }
     }
+}
+
+/// Metrics of an ONNX model on data with the target column: its predictions against the truth, with the class
+/// labels of its signature.
+fn evaluate_onnx(
+    model: &steward_runtime::Model,
+    data: &Dataset,
+    target: &str,
+) -> ServiceResult<Evaluation> {
+    let mut features = data.clone();
+    let position = features
+        .columns
+        .iter()
+        .position(|c| c.name == target)
+        .ok_or_else(|| ServiceError::InvalidInput(format!("the data has no column '{target}'")))?;
+    let truth_column = features.columns.remove(position);
+    features.schema.columns.remove(position);
+    let outcome = crate::predict::predict_onnx(model, &features, String::new(), 0)?;
+    let classes = model.signature().classes.clone();
+    if classes.is_empty() {
+        let truth = steward_ml::preprocess::regression_target(data, target)?;
+        let predicted = outcome
+            .values
+            .ok_or_else(|| ServiceError::InvalidInput("the model returned no values".into()))?;
+        if predicted.len() != truth.len() {
+            return Err(ServiceError::InvalidInput(format!(
+                "the model returns {} values per row; evaluation takes single-target regressors",
+                predicted.len() / truth.len().max(1)
+            )));
+        }
+        return Ok(Evaluation::Regression(
+            steward_ml::metrics::RegressionMetrics::compute(&truth, &predicted)?,
+        ));
+    }
+    let encoder = steward_ml::preprocess::LabelEncoder {
+        classes: classes.clone(),
+    };
+    let truth = encoder.encode(data, target)?;
+    let labels = outcome
+        .labels
+        .ok_or_else(|| ServiceError::InvalidInput("the model returned no labels".into()))?;
+    let predicted: Vec<usize> = labels
+        .iter()
+        .map(|l| classes.iter().position(|c| c == l).unwrap_or(0))
+        .collect();
+    let probabilities = outcome.probabilities.map(|rows| {
+        let k = classes.len();
+        steward_ml::Matrix::new(rows.len(), k, rows.into_iter().flatten().collect())
+    });
+    drop(truth_column);
+    Ok(Evaluation::Classification(Box::new(
+        steward_ml::metrics::ClassificationMetrics::compute(
+            &truth,
+            &predicted,
+            probabilities.as_ref(),
+            &classes,
+        )?,
+    )))
 }
 
 #[cfg(test)]

@@ -224,7 +224,7 @@ fn named_inputs(model: &Model, data: &Dataset) -> ServiceResult<Vec<Tensor>> {
         .collect()
 }
 
-fn predict_onnx(
+pub(crate) fn predict_onnx(
     model: &Model,
     data: &Dataset,
     name: String,
