@@ -75,6 +75,18 @@ enum Command {
     Doctor,
     /// A guided tour of the registry on the embedded store.
     Demo,
+    /// Serve predictions over HTTP: the Open Inference Protocol (/v2) and MLflow-style /invocations.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free one (the address is printed). Binds loopback unless told.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: String,
+    /// The model /invocations serves when a request names none (NAME, NAME@ALIAS or NAME/VERSION).
+    #[arg(long)]
+    model: Option<String>,
 }
 
 #[derive(Args)]
@@ -320,8 +332,49 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Evaluate(args) => train_cmd::evaluate(&steward, args, json).await,
         Command::Predict(args) => train_cmd::predict(&steward, args, json).await,
         Command::Doctor => doctor(&steward, json).await,
+        Command::Serve(args) => serve(steward, args, json).await,
         Command::Demo => unreachable!("handled above"),
     }
+}
+
+async fn serve(steward: Steward, args: ServeArgs, json: bool) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&args.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}; pick another --addr", args.addr))?;
+    let address = listener.local_addr().context("reading the bound address")?;
+    if !address.ip().is_loopback() {
+        eprintln!(
+            "warning: listening on {address}, beyond this machine; Steward has no authentication yet, so keep it behind a trusted network"
+        );
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"listening": format!("http://{address}")})
+        );
+    } else {
+        println!("listening on http://{address}");
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let state = steward_server::AppState::new(std::sync::Arc::new(steward), args.model);
+    let shutdown = async {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async {
+                match terminate.as_mut() {
+                    Some(signal) => { signal.recv().await; }
+                    None => std::future::pending::<()>().await,
+                }
+            } => {}
+        }
+    };
+    steward_server::serve(state, listener, shutdown)
+        .await
+        .context("serving")?;
+    Ok(())
 }
 
 async fn experiments(

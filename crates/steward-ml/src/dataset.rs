@@ -174,6 +174,40 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// A dataset from columns already typed (a request body, say): numeric columns are numeric features, text
+    /// columns categorical ones. No content hash (the data has no file).
+    pub fn from_columns(columns: Vec<Column>) -> MlResult<Dataset> {
+        let n_rows = columns.first().map_or(0, |c| c.data.len());
+        if let Some(column) = columns.iter().find(|c| c.data.len() != n_rows) {
+            return Err(invalid_data(format!(
+                "column '{}' has {} values but the first column has {n_rows}; give every column the same rows",
+                column.name,
+                column.data.len()
+            )));
+        }
+        let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+        check_headers(&names)?;
+        let schema = Schema {
+            columns: columns
+                .iter()
+                .map(|c| ColumnSchema {
+                    name: c.name.clone(),
+                    column_type: match c.data {
+                        ColumnData::Numeric(_) => ColumnType::Numeric,
+                        ColumnData::Text(_) => ColumnType::Categorical,
+                    },
+                    role: Role::Feature,
+                })
+                .collect(),
+        };
+        Ok(Dataset {
+            columns,
+            schema,
+            content_hash: String::new(),
+            n_rows,
+        })
+    }
+
     pub fn read_csv(path: &Path, roles: &RoleOverrides) -> MlResult<Dataset> {
         let bytes = std::fs::read(path).map_err(|error| MlError::Io {
             path: path.display().to_string(),

@@ -105,12 +105,69 @@ impl Steward {
         };
         let dataset = load_csv(data, &roles).await?;
         let (model, number) = (version.model.clone(), version.version);
-        tokio::task::spawn_blocking(move || match predictor {
-            Predictor::Native(trained) => predict_native(&trained, &dataset, model, number),
-            Predictor::Onnx(onnx) => predict_onnx(&onnx, &dataset, model, number),
-        })
-        .await
-        .map_err(|e| ServiceError::InvalidInput(format!("prediction failed: {e}")))?
+        tokio::task::spawn_blocking(move || predictor.predict(&dataset, model, number))
+            .await
+            .map_err(|e| ServiceError::InvalidInput(format!("prediction failed: {e}")))?
+    }
+}
+
+impl Predictor {
+    /// Predicts every row of `data` (columns by name; see [`Predictor::input_columns`]).
+    pub fn predict(
+        &self,
+        data: &Dataset,
+        model: String,
+        version: i64,
+    ) -> ServiceResult<PredictOutcome> {
+        match self {
+            Predictor::Native(trained) => predict_native(trained, data, model, version),
+            Predictor::Onnx(onnx) => predict_onnx(onnx, data, model, version),
+        }
+    }
+
+    /// The columns the model reads, in its order: names for models trained by Steward and multi-input graphs;
+    /// for a one-matrix graph, `None` (it takes any columns, in order, as its features).
+    pub fn input_columns(&self) -> Option<Vec<String>> {
+        match self {
+            Predictor::Native(trained) => Some(
+                trained
+                    .preprocessor
+                    .input_columns()
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect(),
+            ),
+            Predictor::Onnx(onnx) if onnx.signature().inputs.len() > 1 => Some(
+                onnx.signature()
+                    .inputs
+                    .iter()
+                    .map(|i| i.name.clone())
+                    .collect(),
+            ),
+            Predictor::Onnx(_) => None,
+        }
+    }
+
+    /// Features of a one-matrix graph, when it declares them.
+    pub fn n_features(&self) -> Option<usize> {
+        match self {
+            Predictor::Native(trained) => Some(trained.preprocessor.input_columns().len()),
+            Predictor::Onnx(onnx) => onnx.signature().n_features,
+        }
+    }
+
+    pub fn classes(&self) -> Vec<String> {
+        match self {
+            Predictor::Native(trained) => trained.classes.clone(),
+            Predictor::Onnx(onnx) => onnx.signature().classes.clone(),
+        }
+    }
+
+    pub fn platform(&self) -> &'static str {
+        match self {
+            Predictor::Native(_) => "steward",
+            Predictor::Onnx(_) => "onnx",
+        }
     }
 }
 

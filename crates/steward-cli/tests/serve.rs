@@ -1,0 +1,522 @@
+//! `steward serve` over real HTTP (a child process on port 0, a plain HTTP/1.1 client): the Open Inference
+//! Protocol, MLflow-style invocations, errors with KServe's status codes, hot swap while requests flow, and a
+//! graceful stop on SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn fixture(path: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(path)
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(home: &Path, extra: &[&str]) -> Server {
+        let mut child = steward(home, None)
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("{line}"))
+            .to_string();
+        Server { child, addr }
+    }
+
+    fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+        http(&self.addr, method, path, headers, body)
+    }
+
+    fn json(&self, method: &str, path: &str, body: &serde_json::Value) -> Response {
+        self.request(
+            method,
+            path,
+            &[("content-type", "application/json")],
+            body.to_string().as_bytes(),
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+/// One HTTP/1.1 request on its own connection (`Connection: close`), the response read to the end.
+fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    let _ = stream.write_all(body);
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"))
+    {
+        body = dechunk(&body);
+    }
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(end) = data.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(std::str::from_utf8(&data[..end]).unwrap().trim(), 16)
+            .unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&data[end + 2..end + 2 + size]);
+        data = &data[end + 2 + size + 2..];
+    }
+    out
+}
+
+fn iris_rows() -> Vec<Vec<f64>> {
+    std::fs::read_to_string(fixture("data/iris.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .step_by(10)
+        .map(|l| l.split(',').take(4).map(|v| v.parse().unwrap()).collect())
+        .collect()
+}
+
+#[test]
+fn open_inference_protocol_and_invocations() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(
+        home,
+        None,
+        &[
+            "versions",
+            "register",
+            "onnx-iris",
+            &fixture("onnx/iris_random_forest_op18.onnx"),
+        ],
+    );
+    json(
+        home,
+        None,
+        &[
+            "train",
+            "--data",
+            &fixture("data/iris.csv"),
+            "--target",
+            "species",
+            "--algo",
+            "random_forest",
+            "--register",
+            "iris",
+        ],
+    );
+    let server = Server::start(home, &["--model", "iris"]);
+
+    assert_eq!(
+        server.request("GET", "/v2/health/live", &[], b"").status,
+        200
+    );
+    assert_eq!(
+        server.request("GET", "/v2/health/ready", &[], b"").status,
+        200
+    );
+    assert_eq!(
+        server.request("GET", "/v2", &[], b"").json()["name"],
+        "steward"
+    );
+    let metadata = server.request("GET", "/v2/models/iris", &[], b"").json();
+    assert_eq!(metadata["platform"], "steward");
+    assert_eq!(metadata["inputs"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        server
+            .request("GET", "/v2/models/iris/versions/1/ready", &[], b"")
+            .status,
+        200
+    );
+
+    // The same rows through the CLI and through the protocol give the same labels.
+    let rows = iris_rows();
+    let dir = tempfile::tempdir().unwrap();
+    let csv_path = dir.path().join("rows.csv");
+    let mut csv = String::from("sepal_length_cm,sepal_width_cm,petal_length_cm,petal_width_cm\n");
+    for row in &rows {
+        csv.push_str(&format!(
+            "{}\n",
+            row.iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        ));
+    }
+    std::fs::write(&csv_path, &csv).unwrap();
+    for model in ["iris", "onnx-iris"] {
+        let expected = json(
+            home,
+            None,
+            &["predict", model, "--data", csv_path.to_str().unwrap()],
+        )["labels"]
+            .clone();
+        let flat: Vec<f64> = rows.iter().flatten().copied().collect();
+        let answer = server.json(
+            "POST",
+            &format!("/v2/models/{model}/infer"),
+            &serde_json::json!({"id": "req-1", "inputs": [{"name": "input", "shape": [rows.len(), 4], "datatype": "FP64", "data": flat}]}),
+        );
+        assert_eq!(
+            answer.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        assert_eq!(
+            answer.header("x-steward-model-version"),
+            Some(format!("{model}/1").as_str())
+        );
+        assert_eq!(
+            answer.header("x-steward-request-id").map(str::len),
+            Some(32)
+        );
+        let body = answer.json();
+        assert_eq!(body["id"], "req-1");
+        assert_eq!(body["model_version"], "1");
+        let label = body["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == "label")
+            .unwrap();
+        assert_eq!(label["data"], expected, "{model}");
+        let probabilities = body["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == "probabilities")
+            .unwrap();
+        assert_eq!(probabilities["shape"], serde_json::json!([rows.len(), 3]));
+
+        // MLflow's formats, all the same answer.
+        let columns = [
+            "sepal_length_cm",
+            "sepal_width_cm",
+            "petal_length_cm",
+            "petal_width_cm",
+        ];
+        let records: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                serde_json::Value::Object(
+                    columns
+                        .iter()
+                        .zip(r)
+                        .map(|(c, v)| (c.to_string(), serde_json::json!(v)))
+                        .collect(),
+                )
+            })
+            .collect();
+        let bodies = [
+            serde_json::json!({"dataframe_split": {"columns": columns, "data": rows}}),
+            serde_json::json!({"dataframe_records": records}),
+            serde_json::json!({"instances": rows}),
+            serde_json::json!({"inputs": records}),
+        ];
+        for body in &bodies {
+            let answer = server.json("POST", &format!("/models/{model}/invocations"), body);
+            assert_eq!(
+                answer.status,
+                200,
+                "{body}: {}",
+                String::from_utf8_lossy(&answer.body)
+            );
+            assert_eq!(answer.json()["predictions"], expected, "{model} {body}");
+        }
+        let answer = server.request(
+            "POST",
+            &format!("/models/{model}/invocations"),
+            &[("content-type", "text/csv")],
+            csv.as_bytes(),
+        );
+        assert_eq!(answer.json()["predictions"], expected, "{model} CSV");
+    }
+    // /invocations without a model in the path serves --model.
+    let answer = server.json(
+        "POST",
+        "/invocations",
+        &serde_json::json!({"instances": [[5.1, 3.5, 1.4, 0.2]]}),
+    );
+    assert_eq!(answer.json()["predictions"], serde_json::json!(["setosa"]));
+    assert_eq!(answer.header("x-steward-model-version"), Some("iris/1"));
+}
+
+#[test]
+fn errors_have_kserve_status_codes_and_one_json_shape() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(
+        home,
+        None,
+        &[
+            "versions",
+            "register",
+            "iris",
+            &fixture("onnx/iris_random_forest_op18.onnx"),
+        ],
+    );
+    let server = Server::start(home, &[]);
+    let unknown = server.json(
+        "POST",
+        "/v2/models/nope/infer",
+        &serde_json::json!({"inputs": []}),
+    );
+    assert_eq!(unknown.status, 404);
+    assert!(unknown.json()["error"].as_str().unwrap().contains("nope"));
+    let malformed = server.request(
+        "POST",
+        "/v2/models/iris/infer",
+        &[("content-type", "application/json")],
+        b"{not json",
+    );
+    assert_eq!(malformed.status, 400);
+    assert!(
+        malformed.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("not JSON")
+    );
+    let shape = server.json(
+        "POST",
+        "/v2/models/iris/infer",
+        &serde_json::json!({"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]}),
+    );
+    assert_eq!(shape.status, 400);
+    assert!(
+        shape.json()["error"].as_str().unwrap().contains("4"),
+        "{}",
+        shape.json()
+    );
+    let mismatch = server.json(
+        "POST",
+        "/v2/models/iris/infer",
+        &serde_json::json!({"inputs": [{"name": "input", "shape": [2, 4], "datatype": "FP32", "data": [1, 2, 3]}]}),
+    );
+    assert_eq!(mismatch.status, 400);
+    let text = server.json(
+        "POST",
+        "/v2/models/iris/infer",
+        &serde_json::json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": ["a", "b", "c", "d"]}]}),
+    );
+    assert_eq!(text.status, 400);
+    let missing = server.json(
+        "POST",
+        "/invocations",
+        &serde_json::json!({"instances": [[1, 2, 3, 4]]}),
+    );
+    assert_eq!(missing.status, 400);
+    assert!(
+        missing.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("--model")
+    );
+    assert_eq!(missing.json()["error_code"], "BAD_REQUEST");
+    let huge = vec![b' '; 17 * 1024 * 1024];
+    let too_big = server.request(
+        "POST",
+        "/v2/models/iris/infer",
+        &[("content-type", "application/json")],
+        &huge,
+    );
+    assert_eq!(too_big.status, 413);
+    // Still serving after all that.
+    assert_eq!(
+        server.request("GET", "/v2/health/ready", &[], b"").status,
+        200
+    );
+}
+
+/// The alias moves from another process while requests flow: every request succeeds, answers come only from
+/// the versions that were live, and the server follows each move within a second.
+#[test]
+fn alias_moves_swap_the_served_version_without_failed_requests() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let v1 = fixture("onnx/iris_random_forest_op18.onnx");
+    let v2 = fixture("onnx/iris_logistic_regression_op18.onnx");
+    ok(home, None, &["versions", "register", "iris", &v1]);
+    ok(home, None, &["versions", "register", "iris", &v2]);
+    ok(home, None, &["alias", "set", "iris", "production", "1"]);
+    let server = Server::start(home, &[]);
+    let body = serde_json::json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.9, 3.0, 5.1, 1.8]}]});
+    let version_now = || {
+        let answer = server.json("POST", "/v2/models/iris/infer", &body);
+        assert_eq!(answer.status, 200);
+        answer
+            .header("x-steward-model-version")
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(version_now(), "iris/1");
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (addr, body, stop) = (server.addr.clone(), body.to_string(), stop.clone());
+        std::thread::spawn(move || {
+            let (mut ok, mut failed, mut versions) =
+                (0usize, 0usize, std::collections::BTreeSet::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let answer = http(
+                    &addr,
+                    "POST",
+                    "/v2/models/iris/infer",
+                    &[("content-type", "application/json")],
+                    body.as_bytes(),
+                );
+                if answer.status == 200 {
+                    ok += 1;
+                    versions.insert(
+                        answer
+                            .header("x-steward-model-version")
+                            .unwrap()
+                            .to_string(),
+                    );
+                } else {
+                    failed += 1;
+                }
+            }
+            (ok, failed, versions)
+        })
+    };
+    for flip in 0..10 {
+        let target = if flip % 2 == 0 { "2" } else { "1" };
+        ok(home, None, &["alias", "set", "iris", "production", target]);
+        let started = Instant::now();
+        let expected = format!("iris/{target}");
+        while version_now() != expected {
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "flip {flip}: still not {expected} after 1 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (served, failed, versions) = load.join().unwrap();
+    assert_eq!(failed, 0, "{failed} failed requests");
+    assert!(served > 10, "{served}");
+    assert!(
+        versions.iter().all(|v| v == "iris/1" || v == "iris/2"),
+        "{versions:?}"
+    );
+}
+
+#[test]
+fn sigterm_stops_the_server_gracefully() {
+    let home = tempfile::tempdir().unwrap();
+    let mut server = Server::start(home.path(), &[]);
+    assert_eq!(
+        server.request("GET", "/v2/health/live", &[], b"").status,
+        200
+    );
+    let pid = server.child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = Instant::now();
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "still running 5 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
