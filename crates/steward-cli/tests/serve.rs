@@ -416,8 +416,8 @@ fn errors_have_kserve_status_codes_and_one_json_shape() {
     );
 }
 
-/// The alias moves from another process while requests flow: every request succeeds, answers come only from
-/// the versions that were live, and the server follows each move within a second.
+/// The alias moves 100 times from other processes while four clients send requests: every request succeeds,
+/// answers come only from the versions that were live, and the server follows each move within a second.
 #[test]
 fn alias_moves_swap_the_served_version_without_failed_requests() {
     let home = tempfile::tempdir().unwrap();
@@ -440,35 +440,37 @@ fn alias_moves_swap_the_served_version_without_failed_requests() {
     assert_eq!(version_now(), "iris/1");
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let load = {
-        let (addr, body, stop) = (server.addr.clone(), body.to_string(), stop.clone());
-        std::thread::spawn(move || {
-            let (mut ok, mut failed, mut versions) =
-                (0usize, 0usize, std::collections::BTreeSet::new());
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let answer = http(
-                    &addr,
-                    "POST",
-                    "/v2/models/iris/infer",
-                    &[("content-type", "application/json")],
-                    body.as_bytes(),
-                );
-                if answer.status == 200 {
-                    ok += 1;
-                    versions.insert(
-                        answer
-                            .header("x-steward-model-version")
-                            .unwrap()
-                            .to_string(),
+    let load: Vec<_> = (0..4)
+        .map(|_| {
+            let (addr, body, stop) = (server.addr.clone(), body.to_string(), stop.clone());
+            std::thread::spawn(move || {
+                let (mut ok, mut failed, mut versions) =
+                    (0usize, 0usize, std::collections::BTreeSet::new());
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let answer = http(
+                        &addr,
+                        "POST",
+                        "/v2/models/iris/infer",
+                        &[("content-type", "application/json")],
+                        body.as_bytes(),
                     );
-                } else {
-                    failed += 1;
+                    if answer.status == 200 {
+                        ok += 1;
+                        versions.insert(
+                            answer
+                                .header("x-steward-model-version")
+                                .unwrap()
+                                .to_string(),
+                        );
+                    } else {
+                        failed += 1;
+                    }
                 }
-            }
-            (ok, failed, versions)
+                (ok, failed, versions)
+            })
         })
-    };
-    for flip in 0..10 {
+        .collect();
+    for flip in 0..100 {
         let target = if flip % 2 == 0 { "2" } else { "1" };
         ok(home, None, &["alias", "set", "iris", "production", target]);
         let started = Instant::now();
@@ -482,9 +484,15 @@ fn alias_moves_swap_the_served_version_without_failed_requests() {
         }
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (served, failed, versions) = load.join().unwrap();
+    let (mut served, mut failed, mut versions) = (0, 0, std::collections::BTreeSet::new());
+    for thread in load {
+        let (s, f, v) = thread.join().unwrap();
+        served += s;
+        failed += f;
+        versions.extend(v);
+    }
     assert_eq!(failed, 0, "{failed} failed requests");
-    assert!(served > 10, "{served}");
+    assert!(served > 100, "{served}");
     assert!(
         versions.iter().all(|v| v == "iris/1" || v == "iris/2"),
         "{versions:?}"
