@@ -528,3 +528,52 @@ fn sigterm_stops_the_server_gracefully() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn metrics_count_requests_by_model_version_and_status() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(
+        home,
+        None,
+        &[
+            "versions",
+            "register",
+            "iris",
+            &fixture("onnx/iris_random_forest_op18.onnx"),
+        ],
+    );
+    let server = Server::start(home, &[]);
+    let body = serde_json::json!({"inputs": [{"name": "input", "shape": [2, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2, 6.7, 3.0, 5.2, 2.3]}]});
+    for _ in 0..3 {
+        assert_eq!(
+            server.json("POST", "/v2/models/iris/infer", &body).status,
+            200
+        );
+    }
+    assert_eq!(
+        server.json("POST", "/v2/models/nope/infer", &body).status,
+        404
+    );
+    let metrics = server.request("GET", "/metrics", &[], b"");
+    assert_eq!(metrics.status, 200);
+    let text = String::from_utf8(metrics.body).unwrap();
+    assert!(
+        text.contains("steward_requests_total{model=\"iris\",version=\"1\",status=\"200\"} 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("steward_requests_total{model=\"nope\",version=\"\",status=\"404\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("steward_rows_total 6"), "{text}");
+    assert!(
+        text.contains("steward_request_duration_seconds_count 4"),
+        "{text}"
+    );
+    assert!(
+        text.contains("steward_model_load_seconds{model=\"iris\",version=\"1\"}"),
+        "{text}"
+    );
+    assert!(text.contains("steward_requests_in_flight 0"), "{text}");
+}

@@ -8,6 +8,7 @@
 //! so the next request resolves again and picks up the new version (loaded once, then cached; versions are
 //! immutable, so a cached predictor never goes stale).
 
+mod metrics;
 mod requests;
 
 use std::collections::HashMap;
@@ -38,6 +39,7 @@ pub struct AppState {
     predictors: Mutex<HashMap<(String, i64), Arc<Predictor>>>,
     /// The model `/invocations` serves when the request names none.
     default_model: Option<String>,
+    metrics: metrics::Metrics,
 }
 
 impl AppState {
@@ -47,6 +49,7 @@ impl AppState {
             routes: RwLock::new(HashMap::new()),
             predictors: Mutex::new(HashMap::new()),
             default_model,
+            metrics: metrics::Metrics::default(),
         })
     }
 
@@ -84,7 +87,10 @@ impl AppState {
         {
             return Ok(p);
         }
+        let started = std::time::Instant::now();
         let predictor = Arc::new(self.steward.load_predictor(version).await?);
+        self.metrics
+            .model_loaded(&version.model, version.version, started.elapsed());
         if let Ok(mut predictors) = self.predictors.lock() {
             predictors.insert(key, predictor.clone());
         }
@@ -155,6 +161,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/invocations", post(invocations))
         .route("/models/{name}/invocations", post(invocations_named))
+        .route("/metrics", get(render_metrics))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -169,6 +176,50 @@ pub async fn serve(
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+async fn render_metrics(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Counts a prediction request in `/metrics`: in flight while it runs, then by model, version and status.
+async fn measured(
+    state: &AppState,
+    route: &str,
+    work: impl std::future::Future<Output = (Response, usize)>,
+) -> Response {
+    let started = std::time::Instant::now();
+    state
+        .metrics
+        .in_flight
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (response, rows) = work.await;
+    state
+        .metrics
+        .in_flight
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    let version = response
+        .headers()
+        .get("x-steward-model-version")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit_once('/').map(|(_, n)| n.to_string()))
+        .unwrap_or_default();
+    let model = route.split(['@', '/']).next().unwrap_or(route);
+    state.metrics.record(
+        model,
+        &version,
+        response.status().as_u16(),
+        started.elapsed(),
+        rows,
+    );
+    response
 }
 
 async fn server_metadata() -> Json<Value> {
@@ -304,15 +355,16 @@ async fn run_prediction(
 }
 
 async fn infer_route(state: &AppState, route: &str, body: &[u8]) -> Response {
+    measured(state, route, infer_inner(state, route, body)).await
+}
+
+async fn infer_inner(state: &AppState, route: &str, body: &[u8]) -> (Response, usize) {
     let request_id = uuid::Uuid::new_v4().simple().to_string();
     let request: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(json!({"error": format!("the body is not JSON: {e}")})),
-            )
-                .into_response();
+            let error = Json(json!({"error": format!("the body is not JSON: {e}")}));
+            return ((StatusCode::BAD_REQUEST, error).into_response(), 0);
         }
     };
     let id = request.get("id").cloned();
@@ -324,9 +376,12 @@ async fn infer_route(state: &AppState, route: &str, body: &[u8]) -> Response {
             } else {
                 answer["id"] = Value::String(request_id.clone());
             }
-            with_headers(Json(answer).into_response(), &version, &request_id)
+            (
+                with_headers(Json(answer).into_response(), &version, &request_id),
+                outcome.rows,
+            )
         }
-        Err(response) => response,
+        Err(response) => (response, 0),
     }
 }
 
@@ -361,6 +416,15 @@ async fn invocations_route(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Response {
+    measured(state, route, invocations_inner(state, route, headers, body)).await
+}
+
+async fn invocations_inner(
+    state: &AppState,
+    route: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> (Response, usize) {
     let request_id = uuid::Uuid::new_v4().simple().to_string();
     let csv = headers
         .get("content-type")
@@ -383,11 +447,8 @@ async fn invocations_route(
                 (None, Some(values)) => json!(values),
                 _ => json!([]),
             };
-            with_headers(
-                Json(json!({"predictions": predictions})).into_response(),
-                &version,
-                &request_id,
-            )
+            let response = Json(json!({"predictions": predictions})).into_response();
+            (with_headers(response, &version, &request_id), outcome.rows)
         }
         Err(response) => {
             // Re-shape KServe's error into MLflow's.
@@ -404,7 +465,7 @@ async fn invocations_route(
                 .ok()
                 .and_then(|v| v["error"].as_str().map(str::to_string))
                 .unwrap_or_default();
-            mlflow_error(status, code, message)
+            (mlflow_error(status, code, message), 0)
         }
     }
 }

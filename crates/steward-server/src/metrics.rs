@@ -1,0 +1,122 @@
+//! `/metrics` in Prometheus' text format: prediction requests by model, version and status, their latency
+//! histogram, rows predicted, requests in flight, and how long each model took to load.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
+];
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    /// Cumulative counts per bucket of [`BUCKETS`], plus +Inf.
+    latency: [AtomicU64; BUCKETS.len() + 1],
+    latency_sum_micros: AtomicU64,
+    rows: AtomicU64,
+    pub in_flight: AtomicI64,
+    load_seconds: Mutex<BTreeMap<(String, i64), f64>>,
+}
+
+impl Metrics {
+    pub fn record(&self, model: &str, version: &str, status: u16, elapsed: Duration, rows: usize) {
+        if let Ok(mut requests) = self.requests.lock() {
+            *requests
+                .entry((model.to_string(), version.to_string(), status))
+                .or_default() += 1;
+        }
+        let seconds = elapsed.as_secs_f64();
+        let bucket = BUCKETS
+            .iter()
+            .position(|&b| seconds <= b)
+            .unwrap_or(BUCKETS.len());
+        self.latency[bucket].fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_micros
+            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+        self.rows.fetch_add(rows as u64, Ordering::Relaxed);
+    }
+
+    pub fn model_loaded(&self, model: &str, version: i64, elapsed: Duration) {
+        if let Ok(mut loads) = self.load_seconds.lock() {
+            loads.insert((model.to_string(), version), elapsed.as_secs_f64());
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let escape = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+        let _ = writeln!(
+            out,
+            "# HELP steward_requests_total Prediction requests by model, version and status."
+        );
+        let _ = writeln!(out, "# TYPE steward_requests_total counter");
+        if let Ok(requests) = self.requests.lock() {
+            for ((model, version, status), count) in requests.iter() {
+                let _ = writeln!(
+                    out,
+                    "steward_requests_total{{model=\"{}\",version=\"{}\",status=\"{status}\"}} {count}",
+                    escape(model),
+                    escape(version)
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP steward_request_duration_seconds Latency of prediction requests."
+        );
+        let _ = writeln!(out, "# TYPE steward_request_duration_seconds histogram");
+        let mut cumulative = 0;
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            cumulative += self.latency[i].load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "steward_request_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        cumulative += self.latency[BUCKETS.len()].load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "steward_request_duration_seconds_bucket{{le=\"+Inf\"}} {cumulative}"
+        );
+        let sum = self.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "steward_request_duration_seconds_sum {sum}");
+        let _ = writeln!(out, "steward_request_duration_seconds_count {cumulative}");
+        let _ = writeln!(out, "# HELP steward_rows_total Rows predicted.");
+        let _ = writeln!(out, "# TYPE steward_rows_total counter");
+        let _ = writeln!(
+            out,
+            "steward_rows_total {}",
+            self.rows.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP steward_requests_in_flight Prediction requests being served."
+        );
+        let _ = writeln!(out, "# TYPE steward_requests_in_flight gauge");
+        let _ = writeln!(
+            out,
+            "steward_requests_in_flight {}",
+            self.in_flight.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP steward_model_load_seconds How long loading each model version took."
+        );
+        let _ = writeln!(out, "# TYPE steward_model_load_seconds gauge");
+        if let Ok(loads) = self.load_seconds.lock() {
+            for ((model, version), seconds) in loads.iter() {
+                let _ = writeln!(
+                    out,
+                    "steward_model_load_seconds{{model=\"{}\",version=\"{version}\"}} {seconds}",
+                    escape(model)
+                );
+            }
+        }
+        out
+    }
+}
