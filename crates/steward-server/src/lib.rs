@@ -29,10 +29,23 @@ pub use requests::RequestError;
 
 /// How often the event log is polled for alias moves and new versions.
 pub const EVENT_POLL: Duration = Duration::from_millis(200);
+/// Batches of at most this many rows are predicted on the request's task, larger ones on the blocking pool.
+pub const INLINE_ROWS: usize = 64;
 /// Request bodies above this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
+/// Request ids: this process's random prefix and a counter, unique without a system call per request.
+fn request_id(state: &AppState) -> String {
+    let n = state
+        .requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}{n:016x}", state.id_prefix)
+}
+
 pub struct AppState {
+    /// Random per process, so ids from different servers differ.
+    id_prefix: String,
+    requests: std::sync::atomic::AtomicU64,
     steward: Arc<Steward>,
     /// Route text (`iris`, `iris@production`, `iris/3`) → the version it resolved to.
     routes: RwLock<HashMap<String, Arc<ModelVersion>>>,
@@ -44,7 +57,10 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(steward: Arc<Steward>, default_model: Option<String>) -> Arc<AppState> {
+        let random = uuid::Uuid::new_v4().simple().to_string();
         Arc::new(AppState {
+            id_prefix: random[..16].to_string(),
+            requests: std::sync::atomic::AtomicU64::new(0),
             steward,
             routes: RwLock::new(HashMap::new()),
             predictors: Mutex::new(HashMap::new()),
@@ -341,16 +357,24 @@ async fn run_prediction(
     let data = parse(&predictor)
         .map_err(|e| (StatusCode::BAD_REQUEST, Json(json!({"error": e.0}))).into_response())?;
     let (model, number) = (version.model.clone(), version.version);
-    let outcome = tokio::task::spawn_blocking(move || predictor.predict(&data, model, number))
-        .await
-        .map_err(|e| {
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Json(json!({"error": format!("inference failed: {e}")})),
-            )
-                .into_response()
-        })?
-        .map_err(|e| oip_error(&e))?;
+    // Small batches take microseconds: run them on the request's own task, since handing them to the blocking
+    // pool costs more than the inference. Large batches go to the pool so they never stall other requests.
+    let outcome = if data.n_rows <= INLINE_ROWS {
+        predictor
+            .predict(&data, model, number)
+            .map_err(|e| oip_error(&e))?
+    } else {
+        tokio::task::spawn_blocking(move || predictor.predict(&data, model, number))
+            .await
+            .map_err(|e| {
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Json(json!({"error": format!("inference failed: {e}")})),
+                )
+                    .into_response()
+            })?
+            .map_err(|e| oip_error(&e))?
+    };
     Ok((version, outcome))
 }
 
@@ -359,7 +383,7 @@ async fn infer_route(state: &AppState, route: &str, body: &[u8]) -> Response {
 }
 
 async fn infer_inner(state: &AppState, route: &str, body: &[u8]) -> (Response, usize) {
-    let request_id = uuid::Uuid::new_v4().simple().to_string();
+    let request_id = request_id(state);
     let request: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => {
@@ -425,7 +449,7 @@ async fn invocations_inner(
     headers: &HeaderMap,
     body: &[u8],
 ) -> (Response, usize) {
-    let request_id = uuid::Uuid::new_v4().simple().to_string();
+    let request_id = request_id(state);
     let csv = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())

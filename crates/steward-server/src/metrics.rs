@@ -12,9 +12,13 @@ const BUCKETS: [f64; 12] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
 ];
 
+/// model → version → status → count.
+type RequestCounts = BTreeMap<String, BTreeMap<String, BTreeMap<u16, u64>>>;
+
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    /// model → version → status → count; nested so that a request allocates only the first time its key is seen.
+    requests: Mutex<RequestCounts>,
     /// Cumulative counts per bucket of [`BUCKETS`], plus +Inf.
     latency: [AtomicU64; BUCKETS.len() + 1],
     latency_sum_micros: AtomicU64,
@@ -26,9 +30,17 @@ pub struct Metrics {
 impl Metrics {
     pub fn record(&self, model: &str, version: &str, status: u16, elapsed: Duration, rows: usize) {
         if let Ok(mut requests) = self.requests.lock() {
-            *requests
-                .entry((model.to_string(), version.to_string(), status))
-                .or_default() += 1;
+            if !requests.contains_key(model) {
+                requests.insert(model.to_string(), BTreeMap::new());
+            }
+            if let Some(versions) = requests.get_mut(model) {
+                if !versions.contains_key(version) {
+                    versions.insert(version.to_string(), BTreeMap::new());
+                }
+                if let Some(statuses) = versions.get_mut(version) {
+                    *statuses.entry(status).or_default() += 1;
+                }
+            }
         }
         let seconds = elapsed.as_secs_f64();
         let bucket = BUCKETS
@@ -56,13 +68,17 @@ impl Metrics {
         );
         let _ = writeln!(out, "# TYPE steward_requests_total counter");
         if let Ok(requests) = self.requests.lock() {
-            for ((model, version, status), count) in requests.iter() {
-                let _ = writeln!(
-                    out,
-                    "steward_requests_total{{model=\"{}\",version=\"{}\",status=\"{status}\"}} {count}",
-                    escape(model),
-                    escape(version)
-                );
+            for (model, versions) in requests.iter() {
+                for (version, statuses) in versions {
+                    for (status, count) in statuses {
+                        let _ = writeln!(
+                            out,
+                            "steward_requests_total{{model=\"{}\",version=\"{}\",status=\"{status}\"}} {count}",
+                            escape(model),
+                            escape(version)
+                        );
+                    }
+                }
             }
         }
         let _ = writeln!(
