@@ -577,3 +577,110 @@ fn metrics_count_requests_by_model_version_and_status() {
     );
     assert!(text.contains("steward_requests_in_flight 0"), "{text}");
 }
+
+#[test]
+fn rest_api_reads_the_registry_and_moves_aliases() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    json(
+        home,
+        None,
+        &[
+            "train",
+            "--data",
+            &fixture("data/iris.csv"),
+            "--target",
+            "species",
+            "--algo",
+            "decision_tree",
+            "--register",
+            "iris",
+        ],
+    );
+    ok(
+        home,
+        None,
+        &[
+            "versions",
+            "register",
+            "iris",
+            &fixture("onnx/iris_random_forest_op18.onnx"),
+        ],
+    );
+    let server = Server::start(home, &[]);
+    let models = server.request("GET", "/api/v1/models", &[], b"").json();
+    assert_eq!(models["items"][0]["name"], "iris");
+    let versions = server
+        .request("GET", "/api/v1/models/iris/versions?limit=1", &[], b"")
+        .json();
+    assert_eq!(versions["items"].as_array().unwrap().len(), 1);
+    assert!(versions["next_page_token"].is_string(), "{versions}");
+    let version = server
+        .request("GET", "/api/v1/models/iris/versions/2", &[], b"")
+        .json();
+    assert_eq!(version["signature"]["format"], "onnx");
+    let runs = server
+        .request(
+            "GET",
+            "/api/v1/runs?filter=metrics.accuracy%20%3E%200.5",
+            &[],
+            b"",
+        )
+        .json();
+    assert_eq!(runs["items"].as_array().unwrap().len(), 1);
+    let datasets = server.request("GET", "/api/v1/datasets", &[], b"").json();
+    assert_eq!(datasets["items"][0]["name"], "iris");
+
+    // Moving the alias over the API is served at once.
+    let moved = server.json(
+        "PUT",
+        "/api/v1/models/iris/aliases/production",
+        &serde_json::json!({"version": 1, "reason": "rollback test"}),
+    );
+    assert_eq!(
+        moved.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&moved.body)
+    );
+    let body = serde_json::json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]});
+    let answer = server.json("POST", "/v2/models/iris/infer", &body);
+    assert_eq!(answer.header("x-steward-model-version"), Some("iris/1"));
+    let history = server
+        .request("GET", "/api/v1/models/iris/aliases", &[], b"")
+        .json();
+    assert_eq!(
+        history.as_array().unwrap().last().unwrap()["reason"],
+        "rollback test"
+    );
+    let events = server
+        .request("GET", "/api/v1/events?after=0&limit=1000", &[], b"")
+        .json();
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "alias.set"),
+        "{events}"
+    );
+
+    // Errors: one shape, with the status the code implies.
+    let missing = server.request("GET", "/api/v1/models/nope", &[], b"");
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.json()["error"]["code"], "not_found");
+    let bad_filter = server.request("GET", "/api/v1/models?filter=colour%20%3D%201", &[], b"");
+    assert_eq!(bad_filter.status, 400);
+    let bad_body = server.request(
+        "PUT",
+        "/api/v1/models/iris/aliases/production",
+        &[("content-type", "application/json")],
+        b"{\"v\": 1}",
+    );
+    assert_eq!(bad_body.status, 400);
+    let spec = server
+        .request("GET", "/api/v1/openapi.json", &[], b"")
+        .json();
+    assert!(spec["paths"]["/api/v1/models/{name}/versions"].is_object());
+    assert_eq!(spec["openapi"], "3.1.0");
+}

@@ -8,6 +8,7 @@
 //! so the next request resolves again and picks up the new version (loaded once, then cached; versions are
 //! immutable, so a cached predictor never goes stale).
 
+mod api;
 mod metrics;
 mod requests;
 
@@ -178,6 +179,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/invocations", post(invocations))
         .route("/models/{name}/invocations", post(invocations_named))
         .route("/metrics", get(render_metrics))
+        .merge(api::routes())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
