@@ -338,6 +338,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(steward: Steward, args: ServeArgs, json: bool) -> anyhow::Result<()> {
+    // Structured logs on stderr: STEWARD_LOG=debug shows every request, info (the default) loads and swaps.
+    let level = match std::env::var("STEWARD_LOG").as_deref() {
+        Ok("debug") => tracing_subscriber::filter::LevelFilter::DEBUG,
+        Ok("warn") => tracing_subscriber::filter::LevelFilter::WARN,
+        Ok("error") => tracing_subscriber::filter::LevelFilter::ERROR,
+        Ok("off") => tracing_subscriber::filter::LevelFilter::OFF,
+        _ => tracing_subscriber::filter::LevelFilter::INFO,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await
         .with_context(|| format!("cannot listen on {}; pick another --addr", args.addr))?;

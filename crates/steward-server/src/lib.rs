@@ -108,6 +108,12 @@ impl AppState {
         let predictor = Arc::new(self.steward.load_predictor(version).await?);
         self.metrics
             .model_loaded(&version.model, version.version, started.elapsed());
+        tracing::info!(
+            model = version.model.as_str(),
+            version = version.version,
+            millis = started.elapsed().as_millis() as u64,
+            "model loaded"
+        );
         if let Ok(mut predictors) = self.predictors.lock() {
             predictors.insert(key, predictor.clone());
         }
@@ -132,6 +138,11 @@ pub async fn follow_events(state: Arc<AppState>) {
         match state.steward.store.events_after(last, 1000).await {
             Ok(events) if !events.is_empty() => {
                 last = events.last().map_or(last, |e| e.id);
+                tracing::info!(
+                    events = events.len(),
+                    last,
+                    "registry changed; routes will be resolved again"
+                );
                 state.forget_routes();
             }
             _ => {}
@@ -230,13 +241,36 @@ async fn measured(
         .and_then(|v| v.rsplit_once('/').map(|(_, n)| n.to_string()))
         .unwrap_or_default();
     let model = route.split(['@', '/']).next().unwrap_or(route);
-    state.metrics.record(
-        model,
-        &version,
-        response.status().as_u16(),
-        started.elapsed(),
-        rows,
-    );
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    state.metrics.record(model, &version, status, elapsed, rows);
+    let request_id = response
+        .headers()
+        .get("x-steward-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    let micros = elapsed.as_micros() as u64;
+    if status >= 500 {
+        tracing::warn!(
+            route,
+            version,
+            status,
+            rows,
+            micros,
+            request_id,
+            "prediction failed"
+        );
+    } else {
+        tracing::debug!(
+            route,
+            version,
+            status,
+            rows,
+            micros,
+            request_id,
+            "prediction"
+        );
+    }
     response
 }
 
