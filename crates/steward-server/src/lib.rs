@@ -244,32 +244,34 @@ async fn measured(
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     state.metrics.record(model, &version, status, elapsed, rows);
-    let request_id = response
-        .headers()
-        .get("x-steward-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
-    let micros = elapsed.as_micros() as u64;
-    if status >= 500 {
-        tracing::warn!(
-            route,
-            version,
-            status,
-            rows,
-            micros,
-            request_id,
-            "prediction failed"
-        );
-    } else {
-        tracing::debug!(
-            route,
-            version,
-            status,
-            rows,
-            micros,
-            request_id,
-            "prediction"
-        );
+    if status >= 500 || tracing::enabled!(tracing::Level::DEBUG) {
+        let request_id = response
+            .headers()
+            .get("x-steward-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        let micros = elapsed.as_micros() as u64;
+        if status >= 500 {
+            tracing::warn!(
+                route,
+                version,
+                status,
+                rows,
+                micros,
+                request_id,
+                "prediction failed"
+            );
+        } else {
+            tracing::debug!(
+                route,
+                version,
+                status,
+                rows,
+                micros,
+                request_id,
+                "prediction"
+            );
+        }
     }
     response
 }
