@@ -87,6 +87,9 @@ struct ServeArgs {
     /// The model /invocations serves when a request names none (NAME, NAME@ALIAS or NAME/VERSION).
     #[arg(long)]
     model: Option<String>,
+    /// A request body slower than this to arrive is answered 408.
+    #[arg(long, default_value_t = 30_000)]
+    body_timeout_ms: u64,
 }
 
 #[derive(Args)]
@@ -370,7 +373,11 @@ async fn serve(steward: Steward, args: ServeArgs, json: bool) -> anyhow::Result<
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    let state = steward_server::AppState::new(std::sync::Arc::new(steward), args.model);
+    let state = steward_server::AppState::with_body_timeout(
+        std::sync::Arc::new(steward),
+        args.model,
+        std::time::Duration::from_millis(args.body_timeout_ms),
+    );
     let shutdown = async {
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();

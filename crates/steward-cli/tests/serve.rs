@@ -684,3 +684,28 @@ fn rest_api_reads_the_registry_and_moves_aliases() {
     assert!(spec["paths"]["/api/v1/models/{name}/versions"].is_object());
     assert_eq!(spec["openapi"], "3.1.0");
 }
+
+/// A client that stops sending its body gets 408 once the body timeout passes, and the server goes on serving.
+#[test]
+fn slow_clients_time_out_with_408() {
+    let home = tempfile::tempdir().unwrap();
+    let server = Server::start(home.path(), &["--body-timeout-ms", "300"]);
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = Instant::now();
+    stream
+        .write_all(b"POST /v2/models/iris/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"inputs\":")
+        .unwrap();
+    let mut answer = vec![0u8; 1024];
+    let n = stream.read(&mut answer).unwrap();
+    let text = String::from_utf8_lossy(&answer[..n]).to_string();
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("did not arrive within 300 ms"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        server.request("GET", "/v2/health/live", &[], b"").status,
+        200
+    );
+}

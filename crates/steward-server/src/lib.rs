@@ -32,6 +32,8 @@ pub use requests::RequestError;
 pub const EVENT_POLL: Duration = Duration::from_millis(200);
 /// Batches of at most this many rows are predicted on the request's task, larger ones on the blocking pool.
 pub const INLINE_ROWS: usize = 64;
+/// How long a request body may take to arrive by default.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Request bodies above this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
@@ -54,10 +56,20 @@ pub struct AppState {
     /// The model `/invocations` serves when the request names none.
     default_model: Option<String>,
     metrics: metrics::Metrics,
+    /// A request body that takes longer than this to arrive is answered 408 (slow or stalled clients).
+    body_timeout: Duration,
 }
 
 impl AppState {
     pub fn new(steward: Arc<Steward>, default_model: Option<String>) -> Arc<AppState> {
+        Self::with_body_timeout(steward, default_model, DEFAULT_BODY_TIMEOUT)
+    }
+
+    pub fn with_body_timeout(
+        steward: Arc<Steward>,
+        default_model: Option<String>,
+        body_timeout: Duration,
+    ) -> Arc<AppState> {
         let random = uuid::Uuid::new_v4().simple().to_string();
         Arc::new(AppState {
             id_prefix: random[..16].to_string(),
@@ -67,6 +79,7 @@ impl AppState {
             predictors: Mutex::new(HashMap::new()),
             default_model,
             metrics: metrics::Metrics::default(),
+            body_timeout,
         })
     }
 
@@ -123,6 +136,50 @@ impl AppState {
     fn forget_routes(&self) {
         if let Ok(mut routes) = self.routes.write() {
             routes.clear();
+        }
+    }
+}
+
+/// A request body read within the server's time limit and size limit: a slow or stalled client gets 408, an
+/// oversized body 413, both as `{"error": "..."}`.
+pub struct TimedBody(pub axum::body::Bytes);
+
+impl axum::extract::FromRequest<Arc<AppState>> for TimedBody {
+    type Rejection = Response;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Response> {
+        let too_big = || {
+            let message = format!(
+                "the body is over the limit of {MAX_BODY_BYTES} bytes; send smaller batches"
+            );
+            (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Json(json!({"error": message})),
+            )
+                .into_response()
+        };
+        let declared = request
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+            return Err(too_big());
+        }
+        let read = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES);
+        match tokio::time::timeout(state.body_timeout, read).await {
+            Ok(Ok(bytes)) => Ok(TimedBody(bytes)),
+            Ok(Err(_)) => Err(too_big()),
+            Err(_) => {
+                let message = format!(
+                    "the request body did not arrive within {} ms",
+                    state.body_timeout.as_millis()
+                );
+                Err((StatusCode::REQUEST_TIMEOUT, Json(json!({"error": message}))).into_response())
+            }
         }
     }
 }
@@ -450,7 +507,7 @@ async fn infer_inner(state: &AppState, route: &str, body: &[u8]) -> (Response, u
 async fn infer(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
-    body: axum::body::Bytes,
+    TimedBody(body): TimedBody,
 ) -> Response {
     infer_route(&state, &route_of(&name, None), &body).await
 }
@@ -458,7 +515,7 @@ async fn infer(
 async fn infer_version(
     State(state): State<Arc<AppState>>,
     Path((name, version)): Path<(String, String)>,
-    body: axum::body::Bytes,
+    TimedBody(body): TimedBody,
 ) -> Response {
     infer_route(&state, &route_of(&name, Some(&version)), &body).await
 }
@@ -535,7 +592,7 @@ async fn invocations_inner(
 async fn invocations(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    TimedBody(body): TimedBody,
 ) -> Response {
     let route = headers
         .get("x-steward-model")
@@ -556,7 +613,7 @@ async fn invocations_named(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    TimedBody(body): TimedBody,
 ) -> Response {
     invocations_route(&state, &name, &headers, &body).await
 }
