@@ -6,6 +6,7 @@ pub mod dataset;
 pub mod error;
 pub mod estimator;
 pub mod linear;
+mod math;
 pub mod matrix;
 pub mod metrics;
 pub mod preprocess;

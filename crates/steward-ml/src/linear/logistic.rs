@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::lbfgs::{self, LbfgsSettings};
 use super::{check_design, check_predict_input, check_weights};
 use crate::error::{MlResult, invalid_data, invalid_param};
+use crate::math::{argmax, sigmoid, softmax};
 use crate::matrix::{Matrix, Probabilities};
 
 /// Rows per unit of parallel work: big enough to amortise scheduling, small enough to balance two cores.
@@ -466,35 +467,6 @@ fn softplus(z: f64) -> f64 {
     } else {
         z.exp().ln_1p()
     }
-}
-
-fn sigmoid(z: f64) -> f64 {
-    if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
-    }
-}
-
-fn softmax(scores: &[f64], out: &mut [f64]) {
-    let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let mut sum = 0.0;
-    for (o, s) in out.iter_mut().zip(scores) {
-        *o = (s - max).exp();
-        sum += *o;
-    }
-    out.iter_mut().for_each(|o| *o /= sum);
-}
-
-fn argmax(values: &[f64]) -> usize {
-    let mut best = 0;
-    for (k, &v) in values.iter().enumerate() {
-        if v > values[best] {
-            best = k;
-        }
-    }
-    best
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {

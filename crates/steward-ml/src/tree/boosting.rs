@@ -20,6 +20,7 @@ use super::{
     check_regression_targets, normalised, predict_rows,
 };
 use crate::error::{MlResult, invalid_data};
+use crate::math::{sigmoid, softmax};
 use crate::matrix::{Matrix, Probabilities};
 use crate::rng::Rng;
 
@@ -166,30 +167,9 @@ impl Loss {
     }
 }
 
-fn sigmoid(z: f64) -> f64 {
-    if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
-    }
-}
-
 fn log_sum_exp(scores: &[f64]) -> f64 {
     let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     max + scores.iter().map(|s| (s - max).exp()).sum::<f64>().ln()
-}
-
-fn softmax(scores: &[f64], out: &mut [f64]) {
-    let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let mut total = 0.0;
-    for (o, s) in out.iter_mut().zip(scores) {
-        *o = (s - max).exp();
-        total += *o;
-    }
-    for o in out.iter_mut() {
-        *o /= total;
-    }
 }
 
 struct Boosted {

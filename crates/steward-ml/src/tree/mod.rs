@@ -26,6 +26,7 @@ pub use params::{
 };
 
 use crate::error::{MlResult, invalid_data, invalid_param};
+use crate::math::argmax;
 use crate::matrix::{Matrix, Probabilities};
 use crate::rng::Rng;
 
@@ -54,16 +55,6 @@ pub trait TreeRegressor {
 
 /// A progress callback that ignores its calls.
 pub fn no_progress(_done: usize, _total: usize) {}
-
-pub(crate) fn argmax(values: &[f64]) -> usize {
-    let mut best = 0;
-    for (i, &v) in values.iter().enumerate() {
-        if v > values[best] {
-            best = i;
-        }
-    }
-    best
-}
 
 /// Permutation importance: for each column, the drop of `predict_score` (higher is better, e.g. accuracy or R²)
 /// when that column's values are shuffled, as `(mean, standard deviation)` over `n_repeats` shuffles. Columns
