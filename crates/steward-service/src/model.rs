@@ -75,7 +75,10 @@ pub struct TrainOutcome {
     pub fit_seconds: f64,
 }
 
-fn summary(report: &TrainReport) -> TrainingSummary {
+fn summary(
+    report: &TrainReport,
+    onnx: &Result<Vec<u8>, crate::export::NotExportable>,
+) -> TrainingSummary {
     TrainingSummary {
         algorithm: report.model.algorithm.name().to_string(),
         task: format!("{:?}", report.model.task).to_lowercase(),
@@ -89,7 +92,7 @@ fn summary(report: &TrainReport) -> TrainingSummary {
         cross_validation: report.cross_validation.clone(),
         feature_importance: report.feature_importance.clone(),
         permutation_importance: report.permutation_importance.clone(),
-        onnx: match crate::export::export_onnx(&report.model) {
+        onnx: match onnx {
             Ok(_) => format!("exported as {}", crate::MODEL_FILE),
             Err(crate::export::NotExportable(reason)) => format!("not exported: {reason}"),
         },
@@ -298,7 +301,10 @@ impl Steward {
             .await
             .map_err(|e| fail(e.into()))?;
 
-        let summary = summary(report);
+        // The same model as an ONNX graph, for any ONNX runtime; models it cannot express yet keep only the
+        // native file, and the summary says why.
+        let onnx = crate::export::export_onnx(&report.model);
+        let summary = summary(report, &onnx);
         let signature = report.model.signature();
         let mut files = vec![
             (
@@ -314,9 +320,7 @@ impl Steward {
                 to_json(&summary).map_err(fail)?,
             ),
         ];
-        // The same model as an ONNX graph, for any ONNX runtime; models it cannot express yet keep only the
-        // native file, and the summary says why.
-        if let Ok(onnx) = crate::export::export_onnx(&report.model) {
+        if let Ok(onnx) = onnx {
             files.push((crate::MODEL_FILE.to_string(), Bytes::from(onnx)));
         }
         let package = self
