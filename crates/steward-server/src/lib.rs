@@ -276,31 +276,56 @@ async fn render_metrics(State(state): State<Arc<AppState>>) -> Response {
 }
 
 /// Counts a prediction request in `/metrics`: in flight while it runs, then by model, version and status.
+/// What a prediction handler hands to [`measured`]: the response, the rows predicted, and the version that
+/// answered (none when the request failed before one was resolved).
+struct Served {
+    response: Response,
+    rows: usize,
+    version: Option<Arc<ModelVersion>>,
+}
+
+impl Served {
+    fn failed(response: Response) -> Served {
+        Served {
+            response,
+            rows: 0,
+            version: None,
+        }
+    }
+}
+
 async fn measured(
     state: &AppState,
     route: &str,
-    work: impl std::future::Future<Output = (Response, usize)>,
+    work: impl std::future::Future<Output = Served>,
 ) -> Response {
     let started = std::time::Instant::now();
     state
         .metrics
         .in_flight
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let (response, rows) = work.await;
+    let Served {
+        response,
+        rows,
+        version: served_by,
+    } = work.await;
     state
         .metrics
         .in_flight
         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    let version = response
-        .headers()
-        .get("x-steward-model-version")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit_once('/').map(|(_, n)| n.to_string()))
+    // A request that failed before a version was resolved counts under the model its route names.
+    let model = served_by.as_ref().map_or_else(
+        || route.split(['@', '/']).next().unwrap_or(route),
+        |v| v.model.as_str(),
+    );
+    let version = served_by
+        .as_ref()
+        .map(|v| v.version.to_string())
         .unwrap_or_default();
-    let model = route.split(['@', '/']).next().unwrap_or(route);
+    let version = version.as_str();
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
-    state.metrics.record(model, &version, status, elapsed, rows);
+    state.metrics.record(model, version, status, elapsed, rows);
     if status >= 500 || tracing::enabled!(tracing::Level::DEBUG) {
         let request_id = response
             .headers()
@@ -477,13 +502,13 @@ async fn infer_route(state: &AppState, route: &str, body: &[u8]) -> Response {
     measured(state, route, infer_inner(state, route, body)).await
 }
 
-async fn infer_inner(state: &AppState, route: &str, body: &[u8]) -> (Response, usize) {
+async fn infer_inner(state: &AppState, route: &str, body: &[u8]) -> Served {
     let request_id = request_id(state);
     let request: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => {
             let error = Json(json!({"error": format!("the body is not JSON: {e}")}));
-            return ((StatusCode::BAD_REQUEST, error).into_response(), 0);
+            return Served::failed((StatusCode::BAD_REQUEST, error).into_response());
         }
     };
     let id = request.get("id").cloned();
@@ -495,12 +520,13 @@ async fn infer_inner(state: &AppState, route: &str, body: &[u8]) -> (Response, u
             } else {
                 answer["id"] = Value::String(request_id.clone());
             }
-            (
-                with_headers(Json(answer).into_response(), &version, &request_id),
-                outcome.rows,
-            )
+            Served {
+                response: with_headers(Json(answer).into_response(), &version, &request_id),
+                rows: outcome.rows,
+                version: Some(version),
+            }
         }
-        Err(response) => (response, 0),
+        Err(response) => Served::failed(response),
     }
 }
 
@@ -543,7 +569,7 @@ async fn invocations_inner(
     route: &str,
     headers: &HeaderMap,
     body: &[u8],
-) -> (Response, usize) {
+) -> Served {
     let request_id = request_id(state);
     let csv = headers
         .get("content-type")
@@ -567,7 +593,11 @@ async fn invocations_inner(
                 _ => json!([]),
             };
             let response = Json(json!({"predictions": predictions})).into_response();
-            (with_headers(response, &version, &request_id), outcome.rows)
+            Served {
+                response: with_headers(response, &version, &request_id),
+                rows: outcome.rows,
+                version: Some(version),
+            }
         }
         Err(response) => {
             // Re-shape KServe's error into MLflow's.
@@ -584,7 +614,7 @@ async fn invocations_inner(
                 .ok()
                 .and_then(|v| v["error"].as_str().map(str::to_string))
                 .unwrap_or_default();
-            (mlflow_error(status, code, message), 0)
+            Served::failed(mlflow_error(status, code, message))
         }
     }
 }
