@@ -377,28 +377,44 @@ impl Forest {
 
     /// Aggregated scores of one row into `scores` (`n_outputs`), and which outputs received a weight.
     fn score_row(&self, row: &[f32], scores: &mut [f64], has_score: &mut [bool]) {
+        self.reset_scores(scores, has_score);
+        for &root in &self.roots {
+            let (start, end) = self.leaf_of(root, row);
+            self.add_leaf(start, end, scores, has_score);
+        }
+        self.finish_scores(scores, has_score);
+    }
+
+    /// The aggregate's starting value for every output, none of them scored yet.
+    fn reset_scores(&self, scores: &mut [f64], has_score: &mut [bool]) {
         scores.fill(match self.aggregate {
             Aggregate::Min => f64::INFINITY,
             Aggregate::Max => f64::NEG_INFINITY,
             _ => 0.0,
         });
         has_score.fill(false);
-        for &root in &self.roots {
-            let (start, end) = self.leaf_of(root, row);
-            for &(output, weight) in &self.weights[start..end] {
-                let (s, h) = (
-                    &mut scores[output as usize],
-                    &mut has_score[output as usize],
-                );
-                *s = match self.aggregate {
-                    Aggregate::Sum | Aggregate::Average => *s + weight,
-                    Aggregate::Min => s.min(weight),
-                    Aggregate::Max => s.max(weight),
-                };
-                *h = true;
-            }
+    }
+
+    /// Folds the weights of one leaf, `weights[start..end]`, into one row's scores.
+    #[inline]
+    fn add_leaf(&self, start: usize, end: usize, scores: &mut [f64], has_score: &mut [bool]) {
+        for &(output, weight) in &self.weights[start..end] {
+            let (s, h) = (
+                &mut scores[output as usize],
+                &mut has_score[output as usize],
+            );
+            *s = match self.aggregate {
+                Aggregate::Sum | Aggregate::Average => *s + weight,
+                Aggregate::Min => s.min(weight),
+                Aggregate::Max => s.max(weight),
+            };
+            *h = true;
         }
-        for (s, &h) in scores.iter_mut().zip(has_score.iter()) {
+    }
+
+    /// Outputs no leaf scored are 0; averages are divided by the number of trees.
+    fn finish_scores(&self, scores: &mut [f64], has_score: &[bool]) {
+        for (s, &h) in scores.iter_mut().zip(has_score) {
             if !h {
                 *s = 0.0;
             } else if self.aggregate == Aggregate::Average {
@@ -473,35 +489,21 @@ impl Forest {
     /// same order per row (trees in order), so the results equal the row-by-row ones.
     fn score_block(&self, x: &[f32], width: usize, scores: &mut [f64], has: &mut [bool]) {
         let k = self.n_outputs;
-        scores.fill(match self.aggregate {
-            Aggregate::Min => f64::INFINITY,
-            Aggregate::Max => f64::NEG_INFINITY,
-            _ => 0.0,
-        });
-        has.fill(false);
+        self.reset_scores(scores, has);
         let n_rows = x.len() / width.max(1);
         let mut leaves = vec![(0usize, 0usize); n_rows];
         for &root in &self.roots {
             self.leaves_of(root, x, width, &mut leaves);
             for (r, &(start, end)) in leaves.iter().enumerate() {
-                for &(output, weight) in &self.weights[start..end] {
-                    let i = r * k + output as usize;
-                    scores[i] = match self.aggregate {
-                        Aggregate::Sum | Aggregate::Average => scores[i] + weight,
-                        Aggregate::Min => scores[i].min(weight),
-                        Aggregate::Max => scores[i].max(weight),
-                    };
-                    has[i] = true;
-                }
+                self.add_leaf(
+                    start,
+                    end,
+                    &mut scores[r * k..(r + 1) * k],
+                    &mut has[r * k..(r + 1) * k],
+                );
             }
         }
-        for (s, &h) in scores.iter_mut().zip(has.iter()) {
-            if !h {
-                *s = 0.0;
-            } else if self.aggregate == Aggregate::Average {
-                *s /= self.roots.len() as f64;
-            }
-        }
+        self.finish_scores(scores, has);
     }
 }
 
@@ -647,7 +649,6 @@ impl TreeClassifier {
                 s > 0.0
             };
             let (negative, positive) = match self.post_transform {
-                PostTransform::Logistic => (logistic(-s), logistic(s)),
                 PostTransform::None if self.weights_all_positive => (1.0 - s, s),
                 PostTransform::None => (-s, s),
                 other => {
@@ -677,10 +678,6 @@ impl TreeClassifier {
         }
         best
     }
-}
-
-fn logistic(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
 }
 
 #[derive(Debug, Clone)]
