@@ -464,15 +464,8 @@ fn evaluate_onnx(
     data: &Dataset,
     target: &str,
 ) -> ServiceResult<Evaluation> {
-    let mut features = data.clone();
-    let position = features
-        .columns
-        .iter()
-        .position(|c| c.name == target)
-        .ok_or_else(|| ServiceError::InvalidInput(format!("the data has no column '{target}'")))?;
-    let truth_column = features.columns.remove(position);
-    features.schema.columns.remove(position);
-    let outcome = crate::predict::predict_onnx(model, &features, String::new(), 0)?;
+    // The target column carries the Target role, so the model's inputs leave it out.
+    let outcome = crate::predict::predict_onnx(model, data, String::new(), 0)?;
     let classes = model.signature().classes.clone();
     if classes.is_empty() {
         let truth = steward_ml::preprocess::regression_target(data, target)?;
@@ -504,7 +497,6 @@ fn evaluate_onnx(
         let k = classes.len();
         steward_ml::Matrix::new(rows.len(), k, rows.into_iter().flatten().collect())
     });
-    drop(truth_column);
     Ok(Evaluation::Classification(Box::new(
         steward_ml::metrics::ClassificationMetrics::compute(
             &truth,

@@ -193,13 +193,14 @@ fn predict_native(
     })
 }
 
-/// The feature columns of a file for a one-matrix model: every column not marked id/time/ignore, in file order.
+/// The feature columns of a file for a one-matrix model: every column with the Feature role (not the target,
+/// ids, times or ignored ones), in file order.
 fn feature_matrix(model: &Model, data: &Dataset) -> ServiceResult<Vec<f32>> {
     let columns: Vec<&steward_ml::dataset::Column> = data
         .columns
         .iter()
         .zip(&data.schema.columns)
-        .filter(|(_, s)| s.role == Role::Feature || s.role == Role::Target)
+        .filter(|(_, s)| s.role == Role::Feature)
         .map(|(c, _)| c)
         .collect();
     let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
