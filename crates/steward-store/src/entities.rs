@@ -179,6 +179,109 @@ pub struct AliasChange {
     pub at: Millis,
 }
 
+/// What a deployment serves as its primary: an alias followed as it moves, or one pinned version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentTarget {
+    Alias(String),
+    Version(i64),
+}
+
+/// A canary: this share of the traffic (0–100 percent) goes to `version` instead of the primary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Canary {
+    pub version: i64,
+    pub percent: f64,
+}
+
+/// What to create or replace under a deployment name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewDeployment {
+    pub name: String,
+    pub model: String,
+    pub primary: DeploymentTarget,
+    pub canary: Option<Canary>,
+    /// A version that sees a copy of every request; its answers are recorded, never returned.
+    pub shadow: Option<i64>,
+}
+
+/// What the server routes under a name: the primary, and optionally a canary share and a shadow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deployment {
+    pub name: String,
+    pub model: String,
+    pub primary: DeploymentTarget,
+    pub canary: Option<Canary>,
+    pub shadow: Option<i64>,
+    /// 1 at creation, +1 on every change.
+    pub revision: i64,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub updated_by: String,
+}
+
+/// Which arm of a deployment answered (or, for a shadow, computed without answering).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PredictionRole {
+    Primary,
+    Canary,
+    Shadow,
+}
+
+impl PredictionRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PredictionRole::Primary => "primary",
+            PredictionRole::Canary => "canary",
+            PredictionRole::Shadow => "shadow",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<PredictionRole> {
+        match text {
+            "primary" => Some(PredictionRole::Primary),
+            "canary" => Some(PredictionRole::Canary),
+            "shadow" => Some(PredictionRole::Shadow),
+            _ => None,
+        }
+    }
+}
+
+/// One captured prediction request: what came in, what the model answered, how long it took.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewPrediction {
+    pub request_id: String,
+    pub at: Millis,
+    pub deployment: Option<String>,
+    pub model: String,
+    pub version: i64,
+    pub role: PredictionRole,
+    pub rows: i64,
+    /// Columnar: `{"column": [value per row]}`.
+    pub inputs: serde_json::Value,
+    /// `{"predictions": [...]}`, plus `probabilities` and `classes` for classifiers.
+    pub outputs: serde_json::Value,
+    pub latency_micros: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictionRecord {
+    pub id: i64,
+    #[serde(flatten)]
+    pub prediction: NewPrediction,
+}
+
+/// Which captured predictions to list; unset fields match everything.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PredictionQuery {
+    pub model: Option<String>,
+    pub version: Option<i64>,
+    pub deployment: Option<String>,
+    pub role: Option<PredictionRole>,
+    pub request_id: Option<String>,
+}
+
 /// An entry of the append-only event log. Ids grow strictly, so "events after id N" is a change feed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -224,6 +327,8 @@ pub mod event_kind {
     pub const VERSION_REGISTERED: &str = "model_version.registered";
     pub const ALIAS_SET: &str = "alias.set";
     pub const ALIAS_DELETED: &str = "alias.deleted";
+    pub const DEPLOYMENT_SET: &str = "deployment.set";
+    pub const DEPLOYMENT_DELETED: &str = "deployment.deleted";
 }
 
 /// A page of results plus the token that fetches the next one (`None` on the last page).

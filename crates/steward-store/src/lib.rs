@@ -1,15 +1,18 @@
 //! Steward's metadata store.
 //!
-//! Three object-safe traits describe what the rest of Steward may ask of the store: [`TrackingStore`]
-//! (experiments, runs, metrics, datasets), [`RegistryStore`] (models, versions, aliases) and [`EventStore`] (the
-//! append-only event log, which is also the change feed). [`Store`] is all three; [`open`] picks the implementation
-//! from a URI: `sqlite://` (embedded default) or `postgres://`.
+//! Object-safe traits describe what the rest of Steward may ask of the store: [`TrackingStore`] (experiments,
+//! runs, metrics, datasets), [`RegistryStore`] (models, versions, aliases), [`DeploymentStore`] (what servers
+//! route), [`PredictionStore`] (captured traffic) and [`EventStore`] (the append-only event log, which is also the
+//! change feed). [`Store`] is all of them; [`open`] picks the implementation from a URI: `sqlite://` (embedded
+//! default) or `postgres://`.
 //!
 //! Invariants every implementation keeps (checked by the conformance suite in `tests/conformance.rs`):
 //! - Each write is one transaction; the event it emits commits with it, or neither does.
 //! - Version numbers of a model are 1, 2, 3, ... with no gap and no duplicate, also under concurrent writers.
 //! - Event ids grow strictly in commit order, so "events after id N" never skips a committed event.
 //! - Names are checked by [`names`] before anything is written.
+//! - A deployment only names versions and aliases that exist; an alias a deployment follows cannot be deleted,
+//!   and a model with deployments is deleted only with `force` (which deletes the deployments too).
 
 pub mod entities;
 pub mod error;
@@ -31,7 +34,7 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// The schema version this build writes. A store with a higher version is refused, never modified.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 #[async_trait]
 pub trait TrackingStore: Send + Sync {
@@ -156,9 +159,40 @@ pub trait EventStore: Send + Sync {
     async fn events_after(&self, after_id: i64, limit: u32) -> StoreResult<Vec<Event>>;
 }
 
+#[async_trait]
+pub trait DeploymentStore: Send + Sync {
+    /// Creates the deployment `deployment.name` or replaces what it routes (its revision then grows by one).
+    /// The model, every version and the primary alias must exist.
+    async fn put_deployment(
+        &self,
+        deployment: &NewDeployment,
+        audit: &Audit,
+    ) -> StoreResult<Deployment>;
+    async fn get_deployment(&self, name: &str) -> StoreResult<Deployment>;
+    /// Ordered by name.
+    async fn list_deployments(&self, page: &PageRequest) -> StoreResult<Page<Deployment>>;
+    /// Returns what the deployment routed until now.
+    async fn delete_deployment(&self, name: &str, audit: &Audit) -> StoreResult<Deployment>;
+}
+
+#[async_trait]
+pub trait PredictionStore: Send + Sync {
+    /// Appends captured predictions in one transaction. They emit no event: traffic is not a registry change.
+    /// Records name their model by name and survive the model's deletion (they are history).
+    async fn record_predictions(&self, predictions: &[NewPrediction]) -> StoreResult<()>;
+    /// Newest first.
+    async fn list_predictions(
+        &self,
+        query: &PredictionQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<PredictionRecord>>;
+}
+
 /// The whole metadata store.
 #[async_trait]
-pub trait Store: TrackingStore + RegistryStore + EventStore {
+pub trait Store:
+    TrackingStore + RegistryStore + EventStore + DeploymentStore + PredictionStore
+{
     /// Where the store lives, for messages (passwords are never included).
     fn location(&self) -> String;
     async fn schema_version(&self) -> StoreResult<i64>;

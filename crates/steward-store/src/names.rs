@@ -132,6 +132,31 @@ pub fn validate_metric_value(key: &str, value: f64) -> StoreResult<()> {
     Ok(())
 }
 
+/// The checks on a deployment that need no database: names, the percent range, versions that exist at all.
+/// Whether the model, versions and alias exist is checked by the store in the writing transaction.
+pub fn validate_deployment(deployment: &crate::NewDeployment) -> StoreResult<()> {
+    validate_name("deployment", &deployment.name)?;
+    validate_name("model", &deployment.model)?;
+    match &deployment.primary {
+        crate::DeploymentTarget::Alias(alias) => validate_alias(alias)?,
+        crate::DeploymentTarget::Version(v) if *v < 1 => {
+            return Err(StoreError::InvalidArgument(format!(
+                "version {v} does not exist: versions are numbered from 1"
+            )));
+        }
+        crate::DeploymentTarget::Version(_) => {}
+    }
+    if let Some(canary) = &deployment.canary
+        && !(canary.percent.is_finite() && (0.0..=100.0).contains(&canary.percent))
+    {
+        return Err(StoreError::InvalidArgument(format!(
+            "canary percent {} is outside 0-100",
+            canary.percent
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,17 +16,25 @@ use crate::entities::*;
 use crate::error::{StoreError, StoreResult};
 use crate::filter::{Clause, Filter};
 use crate::names::{
-    validate_alias, validate_key, validate_metric_value, validate_name, validate_tags,
-    validate_value,
+    validate_alias, validate_deployment, validate_key, validate_metric_value, validate_name,
+    validate_tags, validate_value,
 };
 use crate::page::paginate;
 use crate::sqlite::latest_per_key;
-use crate::{EventStore, RegistryStore, SCHEMA_VERSION, Store, TrackingStore, parse_int_token};
+use crate::{
+    DeploymentStore, EventStore, PredictionStore, RegistryStore, SCHEMA_VERSION, Store,
+    TrackingStore, parse_int_token,
+};
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/postgres/0001_initial.sql"),
+    include_str!("../migrations/postgres/0002_deployments_predictions.sql"),
+];
 /// Advisory lock keys (arbitrary constants, unique to Steward).
 const MIGRATION_LOCK: i64 = 0x5354_4557_0001;
 const EVENT_LOCK: i64 = 0x5354_4557_0002;
+/// Serialises deployment writes, so that revisions of one name never collide (they are rare writes).
+const DEPLOYMENT_LOCK: i64 = 0x5354_4557_0003;
 const POOL_SIZE: usize = 16;
 
 pub struct PostgresStore {
@@ -447,6 +455,85 @@ async fn read_version(
             ))
         }
     }
+}
+
+async fn deployments_of_model(
+    client: &impl GenericClient,
+    model_id: i64,
+) -> StoreResult<Vec<String>> {
+    client
+        .query(
+            "SELECT name FROM deployments WHERE model_id = $1 ORDER BY name",
+            &[&model_id],
+        )
+        .await?
+        .iter()
+        .map(|row| Ok(row.try_get(0)?))
+        .collect()
+}
+
+const DEPLOYMENT_COLUMNS: &str = "d.name, m.name, d.primary_alias, d.primary_version, d.canary_version, \
+     d.canary_percent, d.shadow_version, d.revision, d.created_at, d.updated_at, d.updated_by";
+const DEPLOYMENT_FROM: &str = "deployments d JOIN models m ON m.id = d.model_id";
+
+fn deployment_from_row(row: &Row) -> StoreResult<Deployment> {
+    let alias: Option<String> = row.try_get(2)?;
+    let primary = match alias {
+        Some(alias) => DeploymentTarget::Alias(alias),
+        None => DeploymentTarget::Version(row.try_get(3)?),
+    };
+    let canary = match (
+        row.try_get::<_, Option<i64>>(4)?,
+        row.try_get::<_, Option<f64>>(5)?,
+    ) {
+        (Some(version), Some(percent)) => Some(Canary { version, percent }),
+        _ => None,
+    };
+    Ok(Deployment {
+        name: row.try_get(0)?,
+        model: row.try_get(1)?,
+        primary,
+        canary,
+        shadow: row.try_get(6)?,
+        revision: row.try_get(7)?,
+        created_at: row.try_get(8)?,
+        updated_at: row.try_get(9)?,
+        updated_by: row.try_get(10)?,
+    })
+}
+
+async fn read_deployment(client: &impl GenericClient, name: &str) -> StoreResult<Deployment> {
+    let row = client
+        .query_opt(
+            &format!("SELECT {DEPLOYMENT_COLUMNS} FROM {DEPLOYMENT_FROM} WHERE d.name = $1"),
+            &[&name],
+        )
+        .await?
+        .ok_or_else(|| StoreError::not_found("deployment", name))?;
+    deployment_from_row(&row)
+}
+
+const PREDICTION_COLUMNS: &str =
+    "id, request_id, at, deployment, model, version, role, n_rows, inputs, outputs, latency_micros";
+
+fn prediction_from_row(row: &Row) -> StoreResult<PredictionRecord> {
+    let role: String = row.try_get(6)?;
+    Ok(PredictionRecord {
+        id: row.try_get(0)?,
+        prediction: NewPrediction {
+            request_id: row.try_get(1)?,
+            at: row.try_get(2)?,
+            deployment: row.try_get(3)?,
+            model: row.try_get(4)?,
+            version: row.try_get(5)?,
+            role: PredictionRole::parse(&role)
+                .ok_or_else(|| StoreError::Corrupt(format!("prediction role '{role}'")))?,
+            rows: row.try_get(7)?,
+            inputs: row.try_get(8)?,
+            outputs: row.try_get(9)?,
+            latency_micros: row.try_get(10)?,
+        },
+    })
 }
 
 async fn record_alias_change(
@@ -1146,7 +1233,14 @@ impl RegistryStore for PostgresStore {
                 aliases.join(", ")
             )));
         }
-        for table in ["aliases", "alias_history", "model_versions"] {
+        let deployments = deployments_of_model(&tx, id).await?;
+        if !deployments.is_empty() && !force {
+            return Err(StoreError::Conflict(format!(
+                "model '{name}' is deployed ({}); delete the deployments first or pass --force",
+                deployments.join(", ")
+            )));
+        }
+        for table in ["deployments", "aliases", "alias_history", "model_versions"] {
             tx.execute(&format!("DELETE FROM {table} WHERE model_id = $1"), &[&id])
                 .await?;
         }
@@ -1159,6 +1253,7 @@ impl RegistryStore for PostgresStore {
             &serde_json::json!({
                 "versions": model.latest_version.unwrap_or(0),
                 "aliases": model.aliases,
+                "deployments": deployments,
                 "forced": force,
             }),
             audit,
@@ -1366,6 +1461,21 @@ impl RegistryStore for PostgresStore {
             .await?
             .ok_or_else(|| StoreError::not_found("model", model))?
             .try_get(0)?;
+        let followers: Vec<String> = tx
+            .query(
+                "SELECT name FROM deployments WHERE model_id = $1 AND primary_alias = $2 ORDER BY name",
+                &[&id, &alias],
+            )
+            .await?
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, _>>()?;
+        if !followers.is_empty() {
+            return Err(StoreError::Conflict(format!(
+                "alias '{model}@{alias}' is the primary of deployment {}; deploy another target or delete the deployment first",
+                followers.join(", ")
+            )));
+        }
         let previous: i64 = tx
             .query_opt(
                 "DELETE FROM aliases WHERE model_id = $1 AND alias = $2 RETURNING version",
@@ -1480,6 +1590,235 @@ impl EventStore for PostgresStore {
                 })
             })
             .collect()
+    }
+}
+
+#[async_trait]
+impl DeploymentStore for PostgresStore {
+    async fn put_deployment(
+        &self,
+        deployment: &NewDeployment,
+        audit: &Audit,
+    ) -> StoreResult<Deployment> {
+        validate_deployment(deployment)?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&DEPLOYMENT_LOCK])
+            .await?;
+        // Lock the model row too: an alias cannot be deleted while a deployment starts to follow it.
+        let id: i64 = tx
+            .query_opt(
+                "SELECT id FROM models WHERE name = $1 FOR UPDATE",
+                &[&deployment.model],
+            )
+            .await?
+            .ok_or_else(|| StoreError::not_found("model", &deployment.model))?
+            .try_get(0)?;
+        let (alias, pinned) = match &deployment.primary {
+            DeploymentTarget::Alias(alias) => {
+                let known = tx
+                    .query_opt(
+                        "SELECT version FROM aliases WHERE model_id = $1 AND alias = $2",
+                        &[&id, alias],
+                    )
+                    .await?;
+                if known.is_none() {
+                    return Err(StoreError::not_found(
+                        "alias",
+                        format!("{}@{alias}", deployment.model),
+                    ));
+                }
+                (Some(alias.clone()), None)
+            }
+            DeploymentTarget::Version(version) => {
+                read_version(&tx, &deployment.model, *version).await?;
+                (None, Some(*version))
+            }
+        };
+        let canary_version = deployment.canary.as_ref().map(|c| c.version);
+        for version in canary_version.iter().chain(deployment.shadow.iter()) {
+            read_version(&tx, &deployment.model, *version).await?;
+        }
+        let previous = match read_deployment(&tx, &deployment.name).await {
+            Ok(previous) => Some(previous),
+            Err(StoreError::NotFound { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let now = now_millis();
+        let stored = Deployment {
+            name: deployment.name.clone(),
+            model: deployment.model.clone(),
+            primary: deployment.primary.clone(),
+            canary: deployment.canary.clone(),
+            shadow: deployment.shadow,
+            revision: previous.as_ref().map_or(1, |p| p.revision + 1),
+            created_at: previous.as_ref().map_or(now, |p| p.created_at),
+            updated_at: now,
+            updated_by: audit.actor.clone(),
+        };
+        tx.execute(
+            "INSERT INTO deployments (name, model_id, primary_alias, primary_version, canary_version,
+                 canary_percent, shadow_version, revision, created_at, updated_at, updated_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             ON CONFLICT (name) DO UPDATE SET model_id = excluded.model_id,
+                 primary_alias = excluded.primary_alias, primary_version = excluded.primary_version,
+                 canary_version = excluded.canary_version, canary_percent = excluded.canary_percent,
+                 shadow_version = excluded.shadow_version, revision = excluded.revision,
+                 updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+            &[
+                &stored.name,
+                &id,
+                &alias,
+                &pinned,
+                &canary_version,
+                &stored.canary.as_ref().map(|c| c.percent),
+                &stored.shadow,
+                &stored.revision,
+                &stored.created_at,
+                &stored.updated_at,
+                &stored.updated_by,
+            ],
+        )
+        .await?;
+        insert_event(
+            &tx,
+            event_kind::DEPLOYMENT_SET,
+            &stored.name,
+            &serde_json::json!({ "deployment": stored, "previous": previous }),
+            audit,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn get_deployment(&self, name: &str) -> StoreResult<Deployment> {
+        let client = self.client().await?;
+        read_deployment(&client, name).await
+    }
+
+    async fn list_deployments(&self, page: &PageRequest) -> StoreResult<Page<Deployment>> {
+        let limit = page.effective_limit();
+        let after = page.page_token.clone().unwrap_or_default();
+        let client = self.client().await?;
+        let items = client
+            .query(
+                &format!(
+                    "SELECT {DEPLOYMENT_COLUMNS} FROM {DEPLOYMENT_FROM} WHERE d.name > $1 ORDER BY d.name LIMIT {}",
+                    limit + 1
+                ),
+                &[&after],
+            )
+            .await?
+            .iter()
+            .map(deployment_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(paginate(items, limit, |d| d.name.clone()))
+    }
+
+    async fn delete_deployment(&self, name: &str, audit: &Audit) -> StoreResult<Deployment> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&DEPLOYMENT_LOCK])
+            .await?;
+        let previous = read_deployment(&tx, name).await?;
+        tx.execute("DELETE FROM deployments WHERE name = $1", &[&name])
+            .await?;
+        insert_event(
+            &tx,
+            event_kind::DEPLOYMENT_DELETED,
+            name,
+            &serde_json::json!({ "previous": previous }),
+            audit,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(previous)
+    }
+}
+
+#[async_trait]
+impl PredictionStore for PostgresStore {
+    async fn record_predictions(&self, predictions: &[NewPrediction]) -> StoreResult<()> {
+        if predictions.is_empty() {
+            return Ok(());
+        }
+        // One statement for the whole batch: the columns travel as arrays and UNNEST turns them into rows.
+        let request_ids: Vec<&str> = predictions.iter().map(|p| p.request_id.as_str()).collect();
+        let ats: Vec<i64> = predictions.iter().map(|p| p.at).collect();
+        let deployments: Vec<Option<&str>> = predictions
+            .iter()
+            .map(|p| p.deployment.as_deref())
+            .collect();
+        let models: Vec<&str> = predictions.iter().map(|p| p.model.as_str()).collect();
+        let versions: Vec<i64> = predictions.iter().map(|p| p.version).collect();
+        let roles: Vec<&str> = predictions.iter().map(|p| p.role.as_str()).collect();
+        let rows: Vec<i64> = predictions.iter().map(|p| p.rows).collect();
+        let inputs: Vec<&serde_json::Value> = predictions.iter().map(|p| &p.inputs).collect();
+        let outputs: Vec<&serde_json::Value> = predictions.iter().map(|p| &p.outputs).collect();
+        let latencies: Vec<i64> = predictions.iter().map(|p| p.latency_micros).collect();
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO predictions (request_id, at, deployment, model, version, role, n_rows, inputs,
+                     outputs, latency_micros)
+                 SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[],
+                     $6::text[], $7::bigint[], $8::json[], $9::json[], $10::bigint[])",
+                &[
+                    &request_ids,
+                    &ats,
+                    &deployments,
+                    &models,
+                    &versions,
+                    &roles,
+                    &rows,
+                    &inputs,
+                    &outputs,
+                    &latencies,
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn list_predictions(
+        &self,
+        query: &PredictionQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<PredictionRecord>> {
+        let limit = page.effective_limit();
+        let mut conditions = Conditions::default();
+        if let Some(token) = &page.page_token {
+            conditions.push("id < ?", vec![Box::new(parse_int_token(token)?)]);
+        }
+        if let Some(model) = &query.model {
+            conditions.push("model = ?", vec![Box::new(model.clone())]);
+        }
+        if let Some(version) = query.version {
+            conditions.push("version = ?", vec![Box::new(version)]);
+        }
+        if let Some(deployment) = &query.deployment {
+            conditions.push("deployment = ?", vec![Box::new(deployment.clone())]);
+        }
+        if let Some(role) = query.role {
+            conditions.push("role = ?", vec![Box::new(role.as_str().to_string())]);
+        }
+        if let Some(request_id) = &query.request_id {
+            conditions.push("request_id = ?", vec![Box::new(request_id.clone())]);
+        }
+        let sql = format!(
+            "SELECT {PREDICTION_COLUMNS} FROM predictions WHERE TRUE{} ORDER BY id DESC LIMIT {}",
+            conditions.sql,
+            limit + 1
+        );
+        let client = self.client().await?;
+        let items = client
+            .query(&sql, &conditions.params())
+            .await?
+            .iter()
+            .map(prediction_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(paginate(items, limit, |p| p.id.to_string()))
     }
 }
 

@@ -19,18 +19,24 @@ use crate::entities::*;
 use crate::error::{StoreError, StoreResult};
 use crate::filter::{Clause, Filter};
 use crate::names::{
-    validate_alias, validate_key, validate_metric_value, validate_name, validate_tags,
-    validate_value,
+    validate_alias, validate_deployment, validate_key, validate_metric_value, validate_name,
+    validate_tags, validate_value,
 };
 use crate::page::paginate;
-use crate::{EventStore, RegistryStore, SCHEMA_VERSION, Store, TrackingStore, parse_int_token};
+use crate::{
+    DeploymentStore, EventStore, PredictionStore, RegistryStore, SCHEMA_VERSION, Store,
+    TrackingStore, parse_int_token,
+};
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 const POOL_KEEP: usize = 8;
 /// Up to this many runs matching a metric clause, search starts from the metric index (see `search_runs`).
 const SELECTIVE_METRIC_MATCHES: i64 = 5_000;
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/sqlite/0001_initial.sql"),
+    include_str!("../migrations/sqlite/0002_deployments_predictions.sql"),
+];
 
 pub struct SqliteStore {
     inner: Arc<Inner>,
@@ -506,6 +512,88 @@ fn read_version(conn: &Connection, model: &str, version: i64) -> StoreResult<Mod
             ))
         }
     }
+}
+
+fn deployments_of_model(conn: &Connection, model_id: i64) -> StoreResult<Vec<String>> {
+    let names = conn
+        .prepare_cached("SELECT name FROM deployments WHERE model_id = ?1 ORDER BY name")?
+        .query_map([model_id], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(names)
+}
+
+const DEPLOYMENT_COLUMNS: &str = "d.name, m.name, d.primary_alias, d.primary_version, d.canary_version, \
+     d.canary_percent, d.shadow_version, d.revision, d.created_at, d.updated_at, d.updated_by";
+const DEPLOYMENT_FROM: &str = "deployments d JOIN models m ON m.id = d.model_id";
+
+fn deployment_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Deployment> {
+    let alias: Option<String> = row.get(2)?;
+    let primary = match alias {
+        Some(alias) => DeploymentTarget::Alias(alias),
+        None => DeploymentTarget::Version(row.get(3)?),
+    };
+    let canary = match (row.get::<_, Option<i64>>(4)?, row.get::<_, Option<f64>>(5)?) {
+        (Some(version), Some(percent)) => Some(Canary { version, percent }),
+        _ => None,
+    };
+    Ok(Deployment {
+        name: row.get(0)?,
+        model: row.get(1)?,
+        primary,
+        canary,
+        shadow: row.get(6)?,
+        revision: row.get(7)?,
+        created_at: row.get(8)?,
+        updated_at: row.get(9)?,
+        updated_by: row.get(10)?,
+    })
+}
+
+fn read_deployment(conn: &Connection, name: &str) -> StoreResult<Deployment> {
+    conn.query_row(
+        &format!("SELECT {DEPLOYMENT_COLUMNS} FROM {DEPLOYMENT_FROM} WHERE d.name = ?1"),
+        [name],
+        deployment_from_row,
+    )
+    .optional()?
+    .ok_or_else(|| StoreError::not_found("deployment", name))
+}
+
+const PREDICTION_COLUMNS: &str =
+    "id, request_id, at, deployment, model, version, role, n_rows, inputs, outputs, latency_micros";
+
+fn prediction_from_row(
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(PredictionRecord, [String; 3])> {
+    let texts = [row.get(6)?, row.get(8)?, row.get(9)?];
+    Ok((
+        PredictionRecord {
+            id: row.get(0)?,
+            prediction: NewPrediction {
+                request_id: row.get(1)?,
+                at: row.get(2)?,
+                deployment: row.get(3)?,
+                model: row.get(4)?,
+                version: row.get(5)?,
+                role: PredictionRole::Primary,
+                rows: row.get(7)?,
+                inputs: serde_json::Value::Null,
+                outputs: serde_json::Value::Null,
+                latency_micros: row.get(10)?,
+            },
+        },
+        texts,
+    ))
+}
+
+fn finish_prediction(
+    (mut record, [role, inputs, outputs]): (PredictionRecord, [String; 3]),
+) -> StoreResult<PredictionRecord> {
+    record.prediction.role = PredictionRole::parse(&role)
+        .ok_or_else(|| StoreError::Corrupt(format!("prediction role '{role}'")))?;
+    record.prediction.inputs = from_json(&inputs)?;
+    record.prediction.outputs = from_json(&outputs)?;
+    Ok(record)
 }
 
 fn alias_change_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AliasChange> {
@@ -1231,6 +1319,14 @@ impl RegistryStore for SqliteStore {
                     aliases.join(", ")
                 )));
             }
+            let deployments = deployments_of_model(tx, row.id)?;
+            if !deployments.is_empty() && !force {
+                return Err(StoreError::Conflict(format!(
+                    "model '{name}' is deployed ({}); delete the deployments first or pass --force",
+                    deployments.join(", ")
+                )));
+            }
+            tx.execute("DELETE FROM deployments WHERE model_id = ?1", [row.id])?;
             tx.execute("DELETE FROM aliases WHERE model_id = ?1", [row.id])?;
             tx.execute("DELETE FROM alias_history WHERE model_id = ?1", [row.id])?;
             tx.execute("DELETE FROM model_versions WHERE model_id = ?1", [row.id])?;
@@ -1242,6 +1338,7 @@ impl RegistryStore for SqliteStore {
                 &serde_json::json!({
                     "versions": row.model.latest_version.unwrap_or(0),
                     "aliases": row.model.aliases,
+                    "deployments": deployments,
                     "forced": force,
                 }),
                 &audit,
@@ -1435,6 +1532,18 @@ impl RegistryStore for SqliteStore {
         let (model, alias, audit) = (model.to_string(), alias.to_string(), audit.clone());
         self.write(move |tx| {
             let id = model_id(tx, &model)?;
+            let followers: Vec<String> = tx
+                .prepare_cached(
+                    "SELECT name FROM deployments WHERE model_id = ?1 AND primary_alias = ?2 ORDER BY name",
+                )?
+                .query_map(params![id, alias], |row| row.get(0))?
+                .collect::<Result<_, _>>()?;
+            if !followers.is_empty() {
+                return Err(StoreError::Conflict(format!(
+                    "alias '{model}@{alias}' is the primary of deployment {}; deploy another target or delete the deployment first",
+                    followers.join(", ")
+                )));
+            }
             let previous: i64 = tx
                 .query_row(
                     "DELETE FROM aliases WHERE model_id = ?1 AND alias = ?2 RETURNING version",
@@ -1539,6 +1648,222 @@ impl EventStore for SqliteStore {
                     Ok(event)
                 })
                 .collect()
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl DeploymentStore for SqliteStore {
+    async fn put_deployment(
+        &self,
+        deployment: &NewDeployment,
+        audit: &Audit,
+    ) -> StoreResult<Deployment> {
+        validate_deployment(deployment)?;
+        let (deployment, audit) = (deployment.clone(), audit.clone());
+        self.write(move |tx| {
+            let id = model_id(tx, &deployment.model)?;
+            let (alias, pinned) = match &deployment.primary {
+                DeploymentTarget::Alias(alias) => {
+                    let known: Option<i64> = tx
+                        .query_row(
+                            "SELECT version FROM aliases WHERE model_id = ?1 AND alias = ?2",
+                            params![id, alias],
+                            |row| row.get(0),
+                        )
+                        .optional()?;
+                    if known.is_none() {
+                        return Err(StoreError::not_found(
+                            "alias",
+                            format!("{}@{alias}", deployment.model),
+                        ));
+                    }
+                    (Some(alias.clone()), None)
+                }
+                DeploymentTarget::Version(version) => {
+                    read_version(tx, &deployment.model, *version)?;
+                    (None, Some(*version))
+                }
+            };
+            let canary_version = deployment.canary.as_ref().map(|c| c.version);
+            for version in canary_version.iter().chain(deployment.shadow.iter()) {
+                read_version(tx, &deployment.model, *version)?;
+            }
+            let previous = match read_deployment(tx, &deployment.name) {
+                Ok(previous) => Some(previous),
+                Err(StoreError::NotFound { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            let now = now_millis();
+            let stored = Deployment {
+                name: deployment.name.clone(),
+                model: deployment.model.clone(),
+                primary: deployment.primary.clone(),
+                canary: deployment.canary.clone(),
+                shadow: deployment.shadow,
+                revision: previous.as_ref().map_or(1, |p| p.revision + 1),
+                created_at: previous.as_ref().map_or(now, |p| p.created_at),
+                updated_at: now,
+                updated_by: audit.actor.clone(),
+            };
+            tx.execute(
+                "INSERT INTO deployments (name, model_id, primary_alias, primary_version, canary_version,
+                     canary_percent, shadow_version, revision, created_at, updated_at, updated_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT (name) DO UPDATE SET model_id = excluded.model_id,
+                     primary_alias = excluded.primary_alias, primary_version = excluded.primary_version,
+                     canary_version = excluded.canary_version, canary_percent = excluded.canary_percent,
+                     shadow_version = excluded.shadow_version, revision = excluded.revision,
+                     updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                params![
+                    stored.name,
+                    id,
+                    alias,
+                    pinned,
+                    canary_version,
+                    stored.canary.as_ref().map(|c| c.percent),
+                    stored.shadow,
+                    stored.revision,
+                    stored.created_at,
+                    stored.updated_at,
+                    stored.updated_by,
+                ],
+            )?;
+            insert_event(
+                tx,
+                event_kind::DEPLOYMENT_SET,
+                &stored.name,
+                &serde_json::json!({ "deployment": stored, "previous": previous }),
+                &audit,
+            )?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    async fn get_deployment(&self, name: &str) -> StoreResult<Deployment> {
+        let name = name.to_string();
+        self.with_conn(move |conn| read_deployment(conn, &name))
+            .await
+    }
+
+    async fn list_deployments(&self, page: &PageRequest) -> StoreResult<Page<Deployment>> {
+        let limit = page.effective_limit();
+        let after = page.page_token.clone().unwrap_or_default();
+        self.with_conn(move |conn| {
+            let sql = format!(
+                "SELECT {DEPLOYMENT_COLUMNS} FROM {DEPLOYMENT_FROM} WHERE d.name > ?1 ORDER BY d.name LIMIT {}",
+                limit + 1
+            );
+            let items = conn
+                .prepare(&sql)?
+                .query_map([after], deployment_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(paginate(items, limit, |d| d.name.clone()))
+        })
+        .await
+    }
+
+    async fn delete_deployment(&self, name: &str, audit: &Audit) -> StoreResult<Deployment> {
+        let (name, audit) = (name.to_string(), audit.clone());
+        self.write(move |tx| {
+            let previous = read_deployment(tx, &name)?;
+            tx.execute("DELETE FROM deployments WHERE name = ?1", [&name])?;
+            insert_event(
+                tx,
+                event_kind::DEPLOYMENT_DELETED,
+                &name,
+                &serde_json::json!({ "previous": previous }),
+                &audit,
+            )?;
+            Ok(previous)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl PredictionStore for SqliteStore {
+    async fn record_predictions(&self, predictions: &[NewPrediction]) -> StoreResult<()> {
+        if predictions.is_empty() {
+            return Ok(());
+        }
+        let rows = predictions
+            .iter()
+            .map(|p| Ok((p.clone(), json_text(&p.inputs)?, json_text(&p.outputs)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.write(move |tx| {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO predictions (request_id, at, deployment, model, version, role, n_rows, inputs,
+                     outputs, latency_micros)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?;
+            for (p, inputs, outputs) in &rows {
+                insert.execute(params![
+                    p.request_id,
+                    p.at,
+                    p.deployment,
+                    p.model,
+                    p.version,
+                    p.role.as_str(),
+                    p.rows,
+                    inputs,
+                    outputs,
+                    p.latency_micros,
+                ])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_predictions(
+        &self,
+        query: &PredictionQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<PredictionRecord>> {
+        let query = query.clone();
+        let limit = page.effective_limit();
+        let before = page
+            .page_token
+            .as_deref()
+            .map(parse_int_token)
+            .transpose()?;
+        self.with_conn(move |conn| {
+            let mut conditions = Conditions::default();
+            if let Some(before) = before {
+                conditions.push("id < ?", [SqlValue::Integer(before)]);
+            }
+            if let Some(model) = query.model {
+                conditions.push("model = ?", [SqlValue::Text(model)]);
+            }
+            if let Some(version) = query.version {
+                conditions.push("version = ?", [SqlValue::Integer(version)]);
+            }
+            if let Some(deployment) = query.deployment {
+                conditions.push("deployment = ?", [SqlValue::Text(deployment)]);
+            }
+            if let Some(role) = query.role {
+                conditions.push("role = ?", [SqlValue::Text(role.as_str().into())]);
+            }
+            if let Some(request_id) = query.request_id {
+                conditions.push("request_id = ?", [SqlValue::Text(request_id)]);
+            }
+            let sql = format!(
+                "SELECT {PREDICTION_COLUMNS} FROM predictions WHERE 1 = 1{} ORDER BY id DESC LIMIT {}",
+                conditions.sql,
+                limit + 1
+            );
+            let raw = conn
+                .prepare(&sql)?
+                .query_map(rusqlite::params_from_iter(conditions.values), prediction_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            let items = raw
+                .into_iter()
+                .map(finish_prediction)
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(paginate(items, limit, |p| p.id.to_string()))
         })
         .await
     }

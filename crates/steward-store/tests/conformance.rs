@@ -54,6 +54,9 @@ conformance!(
     every_write_emits_an_event_in_order,
     concurrent_registrations_get_distinct_consecutive_versions,
     reopening_is_idempotent_and_reports_schema,
+    deployments_name_what_exists_and_keep_revisions,
+    deployments_guard_the_aliases_and_models_they_follow,
+    predictions_are_recorded_in_batches_and_listed_newest_first,
 );
 
 fn audit() -> Audit {
@@ -1039,6 +1042,341 @@ async fn reopening_is_idempotent_and_reports_schema(f: Fixture) {
 // ---------------------------------------------------------------------------------------------------------------
 // Opening something that is not (this version of) a Steward store, per backend.
 
+fn deployment(name: &str, primary: DeploymentTarget) -> NewDeployment {
+    NewDeployment {
+        name: name.to_string(),
+        model: "iris".to_string(),
+        primary,
+        canary: None,
+        shadow: None,
+    }
+}
+
+async fn iris_with_versions(store: &Arc<dyn Store>, versions: usize) {
+    store
+        .create_model("iris", None, &Tags::new(), &audit())
+        .await
+        .unwrap();
+    for _ in 0..versions {
+        store
+            .create_model_version(&new_version("iris"), &audit())
+            .await
+            .unwrap();
+    }
+    store
+        .set_alias("iris", "production", 1, &audit())
+        .await
+        .unwrap();
+}
+
+async fn deployments_name_what_exists_and_keep_revisions(f: Fixture) {
+    let store = f.store;
+    iris_with_versions(&store, 3).await;
+    let alias = DeploymentTarget::Alias("production".into());
+
+    let created = store
+        .put_deployment(&deployment("iris-live", alias.clone()), &audit())
+        .await
+        .unwrap();
+    assert_eq!(created.revision, 1);
+    assert_eq!(created.primary, alias);
+    assert_eq!(created.updated_by, "tester");
+
+    let mut with_arms = deployment("iris-live", alias.clone());
+    with_arms.canary = Some(Canary {
+        version: 2,
+        percent: 12.5,
+    });
+    with_arms.shadow = Some(3);
+    let changed = store
+        .put_deployment(&with_arms, &Audit::new("ann"))
+        .await
+        .unwrap();
+    assert_eq!(changed.revision, 2);
+    assert_eq!(changed.created_at, created.created_at);
+    assert_eq!(changed.canary, with_arms.canary);
+    assert_eq!(changed.shadow, Some(3));
+    assert_eq!(changed.updated_by, "ann");
+    assert_eq!(store.get_deployment("iris-live").await.unwrap(), changed);
+
+    // What does not exist is refused, and a refused write changes nothing.
+    let mut bad = with_arms.clone();
+    bad.canary = Some(Canary {
+        version: 9,
+        percent: 10.0,
+    });
+    assert_not_found(store.put_deployment(&bad, &audit()).await, "unknown canary");
+    bad.canary = None;
+    bad.shadow = Some(7);
+    assert_not_found(store.put_deployment(&bad, &audit()).await, "unknown shadow");
+    assert_not_found(
+        store
+            .put_deployment(
+                &deployment("x", DeploymentTarget::Alias("staging".into())),
+                &audit(),
+            )
+            .await,
+        "unknown alias",
+    );
+    assert_not_found(
+        store
+            .put_deployment(&deployment("x", DeploymentTarget::Version(4)), &audit())
+            .await,
+        "unknown version",
+    );
+    let mut other_model = deployment("x", DeploymentTarget::Version(1));
+    other_model.model = "nope".into();
+    assert_not_found(
+        store.put_deployment(&other_model, &audit()).await,
+        "unknown model",
+    );
+    for percent in [-1.0, 100.5, f64::NAN] {
+        let mut out_of_range = with_arms.clone();
+        out_of_range.canary = Some(Canary {
+            version: 2,
+            percent,
+        });
+        assert!(
+            matches!(
+                store.put_deployment(&out_of_range, &audit()).await,
+                Err(StoreError::InvalidArgument(_))
+            ),
+            "percent {percent} was accepted"
+        );
+    }
+    assert!(matches!(
+        store
+            .put_deployment(&deployment("Bad Name", alias.clone()), &audit())
+            .await,
+        Err(StoreError::InvalidName { .. })
+    ));
+    assert_eq!(store.get_deployment("iris-live").await.unwrap(), changed);
+    assert_not_found(store.get_deployment("x").await, "refused deployment");
+
+    let pinned = store
+        .put_deployment(
+            &deployment("iris-pinned", DeploymentTarget::Version(3)),
+            &audit(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(pinned.primary, DeploymentTarget::Version(3));
+    let first = store
+        .list_deployments(&PageRequest::first(1))
+        .await
+        .unwrap();
+    assert_eq!(first.items.len(), 1);
+    assert_eq!(first.items[0].name, "iris-live");
+    let second = store
+        .list_deployments(&PageRequest {
+            limit: Some(1),
+            page_token: first.next_page_token.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(second.items, vec![pinned.clone()]);
+    assert_eq!(second.next_page_token, None);
+
+    let deleted = store
+        .delete_deployment("iris-pinned", &audit())
+        .await
+        .unwrap();
+    assert_eq!(deleted, pinned);
+    assert_not_found(store.get_deployment("iris-pinned").await, "deleted");
+    assert_not_found(
+        store.delete_deployment("iris-pinned", &audit()).await,
+        "deleted twice",
+    );
+
+    // Each change is in the event log with what was routed before.
+    let events = store.events_after(0, 1000).await.unwrap();
+    let deployment_events: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|e| e.kind.starts_with("deployment."))
+        .map(|e| (e.kind.as_str(), e.subject.as_str()))
+        .collect();
+    assert_eq!(
+        deployment_events,
+        [
+            (event_kind::DEPLOYMENT_SET, "iris-live"),
+            (event_kind::DEPLOYMENT_SET, "iris-live"),
+            (event_kind::DEPLOYMENT_SET, "iris-pinned"),
+            (event_kind::DEPLOYMENT_DELETED, "iris-pinned"),
+        ]
+    );
+    let second_set = events
+        .iter()
+        .filter(|e| e.kind == event_kind::DEPLOYMENT_SET)
+        .nth(1)
+        .unwrap();
+    assert_eq!(second_set.payload["previous"]["revision"], 1);
+    assert_eq!(second_set.payload["deployment"]["canary"]["percent"], 12.5);
+    assert_eq!(second_set.actor, "ann");
+}
+
+async fn deployments_guard_the_aliases_and_models_they_follow(f: Fixture) {
+    let store = f.store;
+    iris_with_versions(&store, 2).await;
+    store
+        .set_alias("iris", "staging", 2, &audit())
+        .await
+        .unwrap();
+    store
+        .put_deployment(
+            &deployment("iris", DeploymentTarget::Alias("production".into())),
+            &audit(),
+        )
+        .await
+        .unwrap();
+    match store.delete_alias("iris", "production", &audit()).await {
+        Err(StoreError::Conflict(message)) => {
+            assert!(message.contains("deployment iris"), "{message}")
+        }
+        other => panic!("deleting a followed alias: {other:?}"),
+    }
+    assert_eq!(
+        store
+            .resolve_alias("iris", "production")
+            .await
+            .unwrap()
+            .version,
+        1
+    );
+    // Moving the alias is what deployments follow; it stays allowed.
+    store
+        .set_alias("iris", "production", 2, &audit())
+        .await
+        .unwrap();
+    // An alias nobody follows can go.
+    store
+        .delete_alias("iris", "staging", &audit())
+        .await
+        .unwrap();
+
+    store
+        .delete_alias("iris", "production", &audit())
+        .await
+        .unwrap_err();
+    match store.delete_model("iris", false, &audit()).await {
+        Err(StoreError::Conflict(message)) => assert!(
+            message.contains("aliases") || message.contains("deployed"),
+            "{message}"
+        ),
+        other => panic!("deleting a deployed model: {other:?}"),
+    }
+    store.delete_model("iris", true, &audit()).await.unwrap();
+    assert_not_found(
+        store.get_deployment("iris").await,
+        "deployment of a deleted model",
+    );
+    let events = store.events_after(0, 1000).await.unwrap();
+    let deleted = events.last().unwrap();
+    assert_eq!(deleted.kind, event_kind::MODEL_DELETED);
+    assert_eq!(deleted.payload["deployments"], serde_json::json!(["iris"]));
+}
+
+async fn predictions_are_recorded_in_batches_and_listed_newest_first(f: Fixture) {
+    let store = f.store;
+    let prediction = |i: i64| {
+        NewPrediction {
+        request_id: format!("req-{i}"),
+        at: 1_700_000_000_000 + i,
+        deployment: (i % 2 == 0).then(|| "iris".to_string()),
+        model: "iris".to_string(),
+        version: 1 + i % 3,
+        role: match i % 3 {
+            0 => PredictionRole::Primary,
+            1 => PredictionRole::Canary,
+            _ => PredictionRole::Shadow,
+        },
+        rows: 2,
+        // Column order is meaningful (one-matrix models take columns in order), so it must survive.
+        inputs: serde_json::from_str(&format!(
+            r#"{{"sepal_width": [3.5, {i}], "petal_length": [1.4, null], "colour": ["red", "blue"]}}"#
+        ))
+        .unwrap(),
+        outputs: serde_json::json!({"predictions": ["setosa", "virginica"]}),
+        latency_micros: 100 + i,
+    }
+    };
+    let batch: Vec<NewPrediction> = (0..250).map(prediction).collect();
+    store.record_predictions(&batch[..200]).await.unwrap();
+    store.record_predictions(&batch[200..]).await.unwrap();
+    store.record_predictions(&[]).await.unwrap();
+
+    let mut seen = Vec::new();
+    let mut token = None;
+    loop {
+        let page = store
+            .list_predictions(
+                &PredictionQuery::default(),
+                &PageRequest {
+                    limit: Some(64),
+                    page_token: token,
+                },
+            )
+            .await
+            .unwrap();
+        seen.extend(page.items);
+        token = page.next_page_token;
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 250);
+    let newest_first: Vec<NewPrediction> = seen.iter().map(|r| r.prediction.clone()).collect();
+    let expected: Vec<NewPrediction> = batch.iter().rev().cloned().collect();
+    assert_eq!(newest_first, expected);
+    assert!(seen.windows(2).all(|w| w[0].id > w[1].id));
+    let columns: Vec<&String> = seen[0]
+        .prediction
+        .inputs
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(columns, ["sepal_width", "petal_length", "colour"]);
+
+    let shadows = store
+        .list_predictions(
+            &PredictionQuery {
+                role: Some(PredictionRole::Shadow),
+                version: Some(3),
+                ..Default::default()
+            },
+            &PageRequest::first(1000),
+        )
+        .await
+        .unwrap();
+    let expected_shadows = batch
+        .iter()
+        .filter(|p| p.role == PredictionRole::Shadow && p.version == 3)
+        .count();
+    assert_eq!(shadows.items.len(), expected_shadows);
+    assert!(
+        shadows
+            .items
+            .iter()
+            .all(|r| r.prediction.role == PredictionRole::Shadow)
+    );
+    let one = store
+        .list_predictions(
+            &PredictionQuery {
+                request_id: Some("req-42".into()),
+                deployment: Some("iris".into()),
+                model: Some("iris".into()),
+                ..Default::default()
+            },
+            &PageRequest::first(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(one.items.len(), 1);
+    assert_eq!(one.items[0].prediction, batch[42]);
+    // Traffic is not a registry change: no events.
+    assert!(store.events_after(0, 10).await.unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn sqlite_refuses_foreign_and_newer_databases() {
     let dir = tempfile::tempdir().unwrap();
@@ -1076,6 +1414,36 @@ async fn sqlite_refuses_foreign_and_newer_databases() {
         steward_store::open("mysql://x").await,
         Err(StoreError::UnsupportedUri(_))
     ));
+}
+
+#[tokio::test]
+async fn a_version_1_sqlite_store_is_migrated_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(include_str!("../migrations/sqlite/0001_initial.sql"))
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO steward_meta (key, value) VALUES ('schema_version', '1');
+             INSERT INTO models (name, created_at, updated_at) VALUES ('old', 0, 0);",
+        )
+        .unwrap();
+    }
+    let store = steward_store::open(path.to_str().unwrap()).await.unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
+    assert!(
+        store.get_model("old").await.is_ok(),
+        "the upgrade lost data"
+    );
+    assert!(
+        store
+            .list_deployments(&PageRequest::first(10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }
 
 #[tokio::test]
