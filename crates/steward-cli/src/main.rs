@@ -3,6 +3,7 @@
 
 mod data_cmd;
 mod demo;
+mod deploy_cmd;
 mod output;
 mod train_cmd;
 
@@ -77,6 +78,14 @@ enum Command {
     Demo,
     /// Serve predictions over HTTP: the Open Inference Protocol (/v2) and MLflow-style /invocations.
     Serve(ServeArgs),
+    /// Route a model under a name: follow an alias (or pin a version), with an optional canary and shadow.
+    Deploy(deploy_cmd::DeployArgs),
+    /// What servers route: list, show, delete.
+    #[command(subcommand)]
+    Deployments(deploy_cmd::DeploymentsCommand),
+    /// Predictions captured by `steward serve` (inputs, answers, latency).
+    #[command(subcommand)]
+    Predictions(deploy_cmd::PredictionsCommand),
 }
 
 #[derive(Args)]
@@ -90,6 +99,12 @@ struct ServeArgs {
     /// A request body slower than this to arrive is answered 408.
     #[arg(long, default_value_t = 30_000)]
     body_timeout_ms: u64,
+    /// Do not record predictions (inputs, answers, latency) in the store.
+    #[arg(long)]
+    no_capture: bool,
+    /// Captured predictions waiting to be written beyond this many are dropped (and counted in /metrics).
+    #[arg(long, default_value_t = steward_server::DEFAULT_CAPTURE_QUEUE)]
+    capture_queue: usize,
 }
 
 #[derive(Args)]
@@ -336,6 +351,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Predict(args) => train_cmd::predict(&steward, args, json).await,
         Command::Doctor => doctor(&steward, json).await,
         Command::Serve(args) => serve(steward, args, json).await,
+        Command::Deploy(args) => deploy_cmd::deploy(&steward, args, json).await,
+        Command::Deployments(command) => deploy_cmd::deployments(&steward, command, json).await,
+        Command::Predictions(command) => deploy_cmd::predictions(&steward, command, json).await,
         Command::Demo => unreachable!("handled above"),
     }
 }
@@ -373,10 +391,13 @@ async fn serve(steward: Steward, args: ServeArgs, json: bool) -> anyhow::Result<
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    let state = steward_server::AppState::with_body_timeout(
+    let state = steward_server::AppState::new(
         std::sync::Arc::new(steward),
-        args.model,
-        std::time::Duration::from_millis(args.body_timeout_ms),
+        steward_server::ServerOptions {
+            default_model: args.model,
+            body_timeout: std::time::Duration::from_millis(args.body_timeout_ms),
+            capture_queue: (!args.no_capture).then_some(args.capture_queue),
+        },
     );
     let shutdown = async {
         let mut terminate =

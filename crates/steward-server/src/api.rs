@@ -186,7 +186,7 @@ async fn set_alias(
         .store
         .set_alias(&name, &alias, body.version, &audit)
         .await;
-    s.forget_routes();
+    s.refresh_routes().await;
     store(result)
 }
 
@@ -199,7 +199,7 @@ async fn delete_alias(
         .store
         .delete_alias(&name, &alias, &Audit::new(s.steward.actor.clone()))
         .await;
-    s.forget_routes();
+    s.refresh_routes().await;
     store(result)
 }
 

@@ -1,18 +1,22 @@
 //! `steward serve`: predictions over HTTP on the same store as the CLI. The Open Inference Protocol V2
-//! (`/v2/...`, KServe's status codes and `{"error": "..."}` bodies) and MLflow-style `/invocations`. Models are
-//! routed by `name` (its `production` alias, else its latest version), `name@alias` or `name/version`; every
-//! answer names the version that produced it (`x-steward-model-version`) and carries a request id
-//! (`x-steward-request-id`).
+//! (`/v2/...`, KServe's status codes and `{"error": "..."}` bodies) and MLflow-style `/invocations`. A route
+//! is a deployment's name (`steward deploy`), a bare model name (its `production` alias, else its latest
+//! version), `name@alias` or `name/version`; every answer names the version that produced it
+//! (`x-steward-model-version`), the arm that answered (`x-steward-arm`: primary or canary) and carries a
+//! request id (`x-steward-request-id`) under which the capture stores the inputs and the answer.
 //!
-//! Hot swap: a background task follows the event log; any alias or version event clears the resolved routes,
-//! so the next request resolves again and picks up the new version (loaded once, then cached; versions are
-//! immutable, so a cached predictor never goes stale).
+//! Hot swap: a background task follows the event log. On any registry or deployment change it resolves every
+//! known route again, loads the predictors the new routes need *before* swapping them in, then drops the
+//! predictors no route refers to any more. Requests keep being answered by the old routes until the swap, so a
+//! change costs no failed and no slow request. Versions are immutable, so a cached predictor never goes stale.
 
 mod api;
+mod capture;
 mod metrics;
 mod requests;
+mod routing;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -22,13 +26,18 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
+use steward_ml::dataset::Dataset;
 use steward_service::predict::{PredictOutcome, Predictor};
 use steward_service::{ServiceError, Steward, VersionRef};
-use steward_store::ModelVersion;
+use steward_store::{ModelVersion, PredictionRole, StoreError};
+use tracing::Instrument;
 
+pub use capture::DEFAULT_QUEUE as DEFAULT_CAPTURE_QUEUE;
 pub use requests::RequestError;
+pub use routing::ROUTING_KEY_HEADER;
+use routing::Route;
 
-/// How often the event log is polled for alias moves and new versions.
+/// How often the event log is polled for alias moves, new versions and deployment changes.
 pub const EVENT_POLL: Duration = Duration::from_millis(200);
 /// Batches of at most this many rows are predicted on the request's task, larger ones on the blocking pool.
 pub const INLINE_ROWS: usize = 64;
@@ -38,11 +47,32 @@ pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// Request ids: this process's random prefix and a counter, unique without a system call per request.
-fn request_id(state: &AppState) -> String {
+fn request_id(state: &AppState) -> (String, u64) {
     let n = state
         .requests
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{}{n:016x}", state.id_prefix)
+    (format!("{}{n:016x}", state.id_prefix), n)
+}
+
+/// How a server is set up beyond its store.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// The model `/invocations` serves when the request names none.
+    pub default_model: Option<String>,
+    /// A request body that takes longer than this to arrive is answered 408 (slow or stalled clients).
+    pub body_timeout: Duration,
+    /// Capture queue length; `None` turns capture off.
+    pub capture_queue: Option<usize>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            default_model: None,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            capture_queue: Some(capture::DEFAULT_QUEUE),
+        }
+    }
 }
 
 pub struct AppState {
@@ -50,61 +80,72 @@ pub struct AppState {
     id_prefix: String,
     requests: std::sync::atomic::AtomicU64,
     steward: Arc<Steward>,
-    /// Route text (`iris`, `iris@production`, `iris/3`) → the version it resolved to.
-    routes: RwLock<HashMap<String, Arc<ModelVersion>>>,
+    /// Route text (`iris`, `iris@production`, `iris/3`) → what it resolved to.
+    routes: RwLock<HashMap<String, Arc<Route>>>,
     predictors: Mutex<HashMap<(String, i64), Arc<Predictor>>>,
-    /// The model `/invocations` serves when the request names none.
-    default_model: Option<String>,
+    options: ServerOptions,
     metrics: metrics::Metrics,
-    /// A request body that takes longer than this to arrive is answered 408 (slow or stalled clients).
-    body_timeout: Duration,
+    capture: Option<capture::Capture>,
 }
 
 impl AppState {
-    pub fn new(steward: Arc<Steward>, default_model: Option<String>) -> Arc<AppState> {
-        Self::with_body_timeout(steward, default_model, DEFAULT_BODY_TIMEOUT)
-    }
-
-    pub fn with_body_timeout(
-        steward: Arc<Steward>,
-        default_model: Option<String>,
-        body_timeout: Duration,
-    ) -> Arc<AppState> {
+    /// Must be called within a tokio runtime (the capture writer starts here).
+    pub fn new(steward: Arc<Steward>, options: ServerOptions) -> Arc<AppState> {
         let random = uuid::Uuid::new_v4().simple().to_string();
+        let capture = options
+            .capture_queue
+            .map(|queue| capture::Capture::start(steward.store.clone(), queue));
         Arc::new(AppState {
             id_prefix: random[..16].to_string(),
             requests: std::sync::atomic::AtomicU64::new(0),
             steward,
             routes: RwLock::new(HashMap::new()),
             predictors: Mutex::new(HashMap::new()),
-            default_model,
+            options,
             metrics: metrics::Metrics::default(),
-            body_timeout,
+            capture,
         })
     }
 
-    async fn resolve(&self, route: &str) -> Result<Arc<ModelVersion>, ServiceError> {
-        if let Some(version) = self.routes.read().ok().and_then(|r| r.get(route).cloned()) {
-            return Ok(version);
+    async fn resolve(&self, route: &str) -> Result<Arc<Route>, ServiceError> {
+        if let Some(resolved) = self.routes.read().ok().and_then(|r| r.get(route).cloned()) {
+            return Ok(resolved);
         }
-        let reference = VersionRef::parse(route)?;
-        let version = match &reference {
-            // A bare name is its production deployment when it has one.
-            VersionRef::Latest(model) => match self
-                .steward
-                .resolve(&VersionRef::Alias(model.clone(), "production".into()))
-                .await
-            {
-                Ok(version) => version,
-                Err(_) => self.steward.resolve(&reference).await?,
-            },
-            _ => self.steward.resolve(&reference).await?,
-        };
-        let version = Arc::new(version);
+        let resolved = Arc::new(self.resolve_uncached(route).await?);
         if let Ok(mut routes) = self.routes.write() {
-            routes.insert(route.to_string(), version.clone());
+            routes.insert(route.to_string(), resolved.clone());
         }
-        Ok(version)
+        Ok(resolved)
+    }
+
+    async fn resolve_uncached(&self, route: &str) -> Result<Route, ServiceError> {
+        let reference = VersionRef::parse(route)?;
+        let VersionRef::Latest(name) = &reference else {
+            return Ok(Route::direct(self.steward.resolve(&reference).await?));
+        };
+        // A bare name is a deployment when one has that name, else the model's production alias, else its
+        // latest version.
+        match self.steward.store.get_deployment(name).await {
+            Ok(deployment) => {
+                let resolved = self.steward.resolve_deployment(deployment).await?;
+                return Ok(Route {
+                    deployment: Some(resolved.deployment.name.clone()),
+                    primary: Arc::new(resolved.primary_version),
+                    canary: resolved
+                        .canary_version
+                        .zip(resolved.deployment.canary.as_ref().map(|c| c.percent))
+                        .map(|(version, percent)| (Arc::new(version), percent)),
+                    shadow: resolved.shadow_version.map(Arc::new),
+                });
+            }
+            Err(StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let production = VersionRef::Alias(name.clone(), "production".into());
+        match self.steward.resolve(&production).await {
+            Ok(version) => Ok(Route::direct(version)),
+            Err(_) => Ok(Route::direct(self.steward.resolve(&reference).await?)),
+        }
     }
 
     async fn predictor(&self, version: &ModelVersion) -> Result<Arc<Predictor>, ServiceError> {
@@ -133,10 +174,57 @@ impl AppState {
         Ok(predictor)
     }
 
-    fn forget_routes(&self) {
-        if let Ok(mut routes) = self.routes.write() {
-            routes.clear();
+    /// Resolves every known route again, loads what the new routes need, swaps them in, and drops the
+    /// predictors nothing refers to any more. A route that no longer resolves is forgotten (its next request
+    /// resolves again and gets the error).
+    async fn refresh_routes(&self) {
+        let known: Vec<String> = self
+            .routes
+            .read()
+            .map(|r| r.keys().cloned().collect())
+            .unwrap_or_default();
+        let mut fresh = HashMap::with_capacity(known.len());
+        for name in known {
+            match self.resolve_uncached(&name).await {
+                Ok(route) => {
+                    for version in route.versions() {
+                        // A version that fails to load stays out of the cache; requests report why.
+                        let _ = self.predictor(version).await;
+                    }
+                    fresh.insert(name, Arc::new(route));
+                }
+                Err(error) => {
+                    tracing::info!(route = name.as_str(), %error, "route no longer resolves");
+                }
+            }
         }
+        let referenced: HashSet<(String, i64)> = fresh
+            .values()
+            .flat_map(|route: &Arc<Route>| {
+                route
+                    .versions()
+                    .map(|v| (v.model.clone(), v.version))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        if let Ok(mut routes) = self.routes.write() {
+            *routes = fresh;
+        }
+        if let Ok(mut predictors) = self.predictors.lock() {
+            let before = predictors.len();
+            predictors.retain(|key, _| referenced.contains(key));
+            if predictors.len() < before {
+                tracing::info!(
+                    dropped = before - predictors.len(),
+                    kept = predictors.len(),
+                    "unreferenced models dropped"
+                );
+            }
+        }
+    }
+
+    fn loaded_models(&self) -> usize {
+        self.predictors.lock().map_or(0, |p| p.len())
     }
 }
 
@@ -170,13 +258,13 @@ impl axum::extract::FromRequest<Arc<AppState>> for TimedBody {
             return Err(too_big());
         }
         let read = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES);
-        match tokio::time::timeout(state.body_timeout, read).await {
+        match tokio::time::timeout(state.options.body_timeout, read).await {
             Ok(Ok(bytes)) => Ok(TimedBody(bytes)),
             Ok(Err(_)) => Err(too_big()),
             Err(_) => {
                 let message = format!(
                     "the request body did not arrive within {} ms",
-                    state.body_timeout.as_millis()
+                    state.options.body_timeout.as_millis()
                 );
                 Err((StatusCode::REQUEST_TIMEOUT, Json(json!({"error": message}))).into_response())
             }
@@ -184,12 +272,9 @@ impl axum::extract::FromRequest<Arc<AppState>> for TimedBody {
     }
 }
 
-/// Follows the event log and clears resolved routes when models, versions or aliases change.
+/// Follows the event log; on any change, resolves the known routes again (see the module documentation).
 pub async fn follow_events(state: Arc<AppState>) {
-    let mut last = match state.steward.store.events_after(0, 1).await {
-        Ok(_) => latest_event_id(&state).await,
-        Err(_) => 0,
-    };
+    let mut last = latest_event_id(&state).await;
     loop {
         tokio::time::sleep(EVENT_POLL).await;
         match state.steward.store.events_after(last, 1000).await {
@@ -198,9 +283,9 @@ pub async fn follow_events(state: Arc<AppState>) {
                 tracing::info!(
                     events = events.len(),
                     last,
-                    "registry changed; routes will be resolved again"
+                    "registry changed; resolving routes again"
                 );
-                state.forget_routes();
+                state.refresh_routes().await;
             }
             _ => {}
         }
@@ -252,16 +337,20 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Serves until `shutdown` resolves; in-flight requests finish first.
+/// Serves until `shutdown` resolves; in-flight requests finish first, then the capture queue is written out.
 pub async fn serve(
     state: Arc<AppState>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     tokio::spawn(follow_events(state.clone()));
-    axum::serve(listener, router(state))
+    let served = axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    if let Some(capture) = &state.capture {
+        capture.drain(Duration::from_secs(10)).await;
+    }
+    served
 }
 
 async fn render_metrics(State(state): State<Arc<AppState>>) -> Response {
@@ -270,12 +359,14 @@ async fn render_metrics(State(state): State<Arc<AppState>>) -> Response {
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        state.metrics.render(),
+        state.metrics.render(&metrics::Gauges {
+            models_loaded: state.loaded_models(),
+            capture: state.capture.as_ref().map(|c| (c.depth(), &*c.counters)),
+        }),
     )
         .into_response()
 }
 
-/// Counts a prediction request in `/metrics`: in flight while it runs, then by model, version and status.
 /// What a prediction handler hands to [`measured`]: the response, the rows predicted, and the version that
 /// answered (none when the request failed before one was resolved).
 struct Served {
@@ -294,6 +385,7 @@ impl Served {
     }
 }
 
+/// Counts a prediction request in `/metrics`: in flight while it runs, then by model, version and status.
 async fn measured(
     state: &AppState,
     route: &str,
@@ -326,34 +418,11 @@ async fn measured(
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     state.metrics.record(model, version, status, elapsed, rows);
-    if status >= 500 || tracing::enabled!(tracing::Level::DEBUG) {
-        let request_id = response
-            .headers()
-            .get("x-steward-request-id")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("-");
-        let micros = elapsed.as_micros() as u64;
-        if status >= 500 {
-            tracing::warn!(
-                route,
-                version,
-                status,
-                rows,
-                micros,
-                request_id,
-                "prediction failed"
-            );
-        } else {
-            tracing::debug!(
-                route,
-                version,
-                status,
-                rows,
-                micros,
-                request_id,
-                "prediction"
-            );
-        }
+    let micros = elapsed.as_micros() as u64;
+    if status >= 500 {
+        tracing::warn!(version, status, rows, micros, "prediction failed");
+    } else {
+        tracing::debug!(version, status, rows, micros, "prediction");
     }
     response
 }
@@ -383,7 +452,7 @@ fn route_of(name: &str, version: Option<&str>) -> String {
 
 async fn metadata(state: &AppState, route: &str) -> Response {
     let version = match state.resolve(route).await {
-        Ok(v) => v,
+        Ok(route) => route.primary.clone(),
         Err(e) => return oip_error(&e),
     };
     let predictor = match state.predictor(&version).await {
@@ -431,12 +500,19 @@ async fn model_metadata_version(
 }
 
 async fn ready(state: &AppState, route: &str) -> Response {
-    let version = match state.resolve(route).await {
-        Ok(v) => v,
+    let route = match state.resolve(route).await {
+        Ok(route) => route,
         Err(e) => return oip_error(&e),
     };
-    match state.predictor(&version).await {
-        Ok(_) => Json(json!({"name": version.model, "ready": true})).into_response(),
+    let mut loaded = Ok(());
+    for version in route.versions() {
+        if let Err(e) = state.predictor(version).await {
+            loaded = Err(e);
+            break;
+        }
+    }
+    match loaded {
+        Ok(()) => Json(json!({"name": route.primary.model, "ready": true})).into_response(),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"error": e.to_string()})),
@@ -456,54 +532,166 @@ async fn model_ready_version(
     ready(&state, &route_of(&name, Some(&version))).await
 }
 
-fn with_headers(mut response: Response, version: &ModelVersion, request_id: &str) -> Response {
+fn with_headers(mut response: Response, predicted: &Predicted, request_id: &str) -> Response {
     let headers = response.headers_mut();
+    let version = &predicted.version;
     if let Ok(v) = HeaderValue::from_str(&format!("{}/{}", version.model, version.version)) {
         headers.insert("x-steward-model-version", v);
     }
     if let Ok(v) = HeaderValue::from_str(request_id) {
         headers.insert("x-steward-request-id", v);
     }
+    headers.insert(
+        "x-steward-arm",
+        HeaderValue::from_static(predicted.role.as_str()),
+    );
     response
+}
+
+/// A request answered by one arm of its route, with what it was asked, kept for capture and the shadow.
+struct Predicted {
+    route: Arc<Route>,
+    version: Arc<ModelVersion>,
+    role: PredictionRole,
+    data: Arc<Dataset>,
+    outcome: PredictOutcome,
+}
+
+/// Predicts on the request's own task for small batches (microseconds: handing them to the blocking pool costs
+/// more than the inference), on the blocking pool for large ones so they never stall other requests.
+async fn predict_batch(
+    predictor: Arc<Predictor>,
+    data: Arc<Dataset>,
+    version: &ModelVersion,
+) -> Result<PredictOutcome, ServiceError> {
+    let (model, number) = (version.model.clone(), version.version);
+    if data.n_rows <= INLINE_ROWS {
+        return predictor.predict(&data, model, number);
+    }
+    tokio::task::spawn_blocking(move || predictor.predict(&data, model, number))
+        .await
+        .map_err(|e| ServiceError::InvalidInput(format!("inference failed: {e}")))?
 }
 
 async fn run_prediction(
     state: &AppState,
     route: &str,
-    parse: impl FnOnce(&Predictor) -> Result<steward_ml::dataset::Dataset, RequestError>,
-) -> Result<(Arc<ModelVersion>, PredictOutcome), Response> {
-    let version = state.resolve(route).await.map_err(|e| oip_error(&e))?;
+    headers: &HeaderMap,
+    request_number: u64,
+    parse: impl FnOnce(&Predictor) -> Result<Dataset, RequestError>,
+) -> Result<Predicted, Response> {
+    let route = state.resolve(route).await.map_err(|e| oip_error(&e))?;
+    let key = headers.get(ROUTING_KEY_HEADER).map(HeaderValue::as_bytes);
+    let (version, role) = route.pick(key, request_number);
+    let version = version.clone();
     let predictor = state.predictor(&version).await.map_err(|e| oip_error(&e))?;
     let data = parse(&predictor)
         .map_err(|e| (StatusCode::BAD_REQUEST, Json(json!({"error": e.0}))).into_response())?;
-    let (model, number) = (version.model.clone(), version.version);
-    // Small batches take microseconds: run them on the request's own task, since handing them to the blocking
-    // pool costs more than the inference. Large batches go to the pool so they never stall other requests.
-    let outcome = if data.n_rows <= INLINE_ROWS {
-        predictor
-            .predict(&data, model, number)
-            .map_err(|e| oip_error(&e))?
-    } else {
-        tokio::task::spawn_blocking(move || predictor.predict(&data, model, number))
-            .await
-            .map_err(|e| {
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    Json(json!({"error": format!("inference failed: {e}")})),
-                )
-                    .into_response()
-            })?
-            .map_err(|e| oip_error(&e))?
-    };
-    Ok((version, outcome))
+    let data = Arc::new(data);
+    let outcome = predict_batch(predictor, data.clone(), &version)
+        .await
+        .map_err(|e| oip_error(&e))?;
+    Ok(Predicted {
+        route,
+        version,
+        role,
+        data,
+        outcome,
+    })
 }
 
-async fn infer_route(state: &AppState, route: &str, body: &[u8]) -> Response {
-    measured(state, route, infer_inner(state, route, body)).await
+/// After the answer is built: capture it, and mirror the request to the route's shadow (off the request path;
+/// the shadow's answer is captured, never returned).
+fn after_answer(
+    state: &Arc<AppState>,
+    predicted: Predicted,
+    request_id: String,
+    started: std::time::Instant,
+) {
+    let Predicted {
+        route,
+        role,
+        data,
+        outcome,
+        ..
+    } = predicted;
+    if let Some(shadow) = route.shadow.clone() {
+        let state = state.clone();
+        let (data, request_id, deployment) =
+            (data.clone(), request_id.clone(), route.deployment.clone());
+        let span = tracing::info_span!(
+            "shadow",
+            request_id = request_id.as_str(),
+            version = shadow.version
+        );
+        tokio::spawn(
+            async move {
+                let started = std::time::Instant::now();
+                let result = match state.predictor(&shadow).await {
+                    Ok(predictor) => predict_batch(predictor, data.clone(), &shadow).await,
+                    Err(e) => Err(e),
+                };
+                match result {
+                    Ok(outcome) => {
+                        state.metrics.shadow(true);
+                        if let Some(capture) = &state.capture {
+                            capture.record(capture::Captured {
+                                request_id,
+                                deployment,
+                                role: PredictionRole::Shadow,
+                                inputs: data,
+                                outcome,
+                                latency: started.elapsed(),
+                            });
+                        }
+                    }
+                    Err(error) => {
+                        state.metrics.shadow(false);
+                        tracing::warn!(%error, "shadow prediction failed");
+                    }
+                }
+            }
+            .instrument(span),
+        );
+    }
+    if let Some(capture) = &state.capture {
+        capture.record(capture::Captured {
+            request_id,
+            deployment: route.deployment.clone(),
+            role,
+            inputs: data,
+            outcome,
+            latency: started.elapsed(),
+        });
+    }
 }
 
-async fn infer_inner(state: &AppState, route: &str, body: &[u8]) -> Served {
-    let request_id = request_id(state);
+async fn infer_route(
+    state: &Arc<AppState>,
+    route: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let (request_id, number) = request_id(state);
+    let span = tracing::info_span!("predict", request_id = request_id.as_str(), route);
+    measured(
+        state,
+        route,
+        infer_inner(state, route, headers, body, request_id, number),
+    )
+    .instrument(span)
+    .await
+}
+
+async fn infer_inner(
+    state: &Arc<AppState>,
+    route: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    request_id: String,
+    request_number: u64,
+) -> Served {
+    let started = std::time::Instant::now();
     let request: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => {
@@ -512,17 +700,17 @@ async fn infer_inner(state: &AppState, route: &str, body: &[u8]) -> Served {
         }
     };
     let id = request.get("id").cloned();
-    match run_prediction(state, route, |p| requests::oip_dataset(&request, p)).await {
-        Ok((version, outcome)) => {
-            let mut answer = requests::oip_response(&outcome, &version);
-            if let Some(id) = id {
-                answer["id"] = id;
-            } else {
-                answer["id"] = Value::String(request_id.clone());
-            }
+    let parse = |p: &Predictor| requests::oip_dataset(&request, p);
+    match run_prediction(state, route, headers, request_number, parse).await {
+        Ok(predicted) => {
+            let mut answer = requests::oip_response(&predicted.outcome, &predicted.version);
+            answer["id"] = id.unwrap_or_else(|| Value::String(request_id.clone()));
+            let response = with_headers(Json(answer).into_response(), &predicted, &request_id);
+            let (rows, version) = (predicted.outcome.rows, predicted.version.clone());
+            after_answer(state, predicted, request_id, started);
             Served {
-                response: with_headers(Json(answer).into_response(), &version, &request_id),
-                rows: outcome.rows,
+                response,
+                rows,
                 version: Some(version),
             }
         }
@@ -533,17 +721,19 @@ async fn infer_inner(state: &AppState, route: &str, body: &[u8]) -> Served {
 async fn infer(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
+    headers: HeaderMap,
     TimedBody(body): TimedBody,
 ) -> Response {
-    infer_route(&state, &route_of(&name, None), &body).await
+    infer_route(&state, &route_of(&name, None), &headers, &body).await
 }
 
 async fn infer_version(
     State(state): State<Arc<AppState>>,
     Path((name, version)): Path<(String, String)>,
+    headers: HeaderMap,
     TimedBody(body): TimedBody,
 ) -> Response {
-    infer_route(&state, &route_of(&name, Some(&version)), &body).await
+    infer_route(&state, &route_of(&name, Some(&version)), &headers, &body).await
 }
 
 /// MLflow's error shape, for the MLflow-style endpoints.
@@ -556,26 +746,36 @@ fn mlflow_error(status: StatusCode, code: &str, message: String) -> Response {
 }
 
 async fn invocations_route(
-    state: &AppState,
+    state: &Arc<AppState>,
     route: &str,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Response {
-    measured(state, route, invocations_inner(state, route, headers, body)).await
+    let (request_id, number) = request_id(state);
+    let span = tracing::info_span!("predict", request_id = request_id.as_str(), route);
+    measured(
+        state,
+        route,
+        invocations_inner(state, route, headers, body, request_id, number),
+    )
+    .instrument(span)
+    .await
 }
 
 async fn invocations_inner(
-    state: &AppState,
+    state: &Arc<AppState>,
     route: &str,
     headers: &HeaderMap,
     body: &[u8],
+    request_id: String,
+    request_number: u64,
 ) -> Served {
-    let request_id = request_id(state);
+    let started = std::time::Instant::now();
     let csv = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/csv"));
-    let result = run_prediction(state, route, |p| {
+    let result = run_prediction(state, route, headers, request_number, |p| {
         if csv {
             requests::csv_dataset(body)
         } else {
@@ -586,16 +786,20 @@ async fn invocations_inner(
     })
     .await;
     match result {
-        Ok((version, outcome)) => {
+        Ok(predicted) => {
+            let outcome = &predicted.outcome;
             let predictions = match (&outcome.labels, &outcome.values) {
                 (Some(labels), _) => json!(labels),
                 (None, Some(values)) => json!(values),
                 _ => json!([]),
             };
             let response = Json(json!({"predictions": predictions})).into_response();
+            let response = with_headers(response, &predicted, &request_id);
+            let (rows, version) = (outcome.rows, predicted.version.clone());
+            after_answer(state, predicted, request_id, started);
             Served {
-                response: with_headers(response, &version, &request_id),
-                rows: outcome.rows,
+                response,
+                rows,
                 version: Some(version),
             }
         }
@@ -628,7 +832,7 @@ async fn invocations(
         .get("x-steward-model")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
-        .or_else(|| state.default_model.clone());
+        .or_else(|| state.options.default_model.clone());
     match route {
         Some(route) => invocations_route(&state, &route, &headers, &body).await,
         None => mlflow_error(

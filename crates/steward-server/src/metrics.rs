@@ -1,5 +1,6 @@
 //! `/metrics` in Prometheus' text format: prediction requests by model, version and status, their latency
-//! histogram, rows predicted, requests in flight, and how long each model took to load.
+//! histogram, rows predicted, requests in flight, how long each model took to load, models loaded, shadow
+//! predictions, and the capture queue (depth, written, dropped, failed).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -25,6 +26,15 @@ pub struct Metrics {
     rows: AtomicU64,
     pub in_flight: AtomicI64,
     load_seconds: Mutex<BTreeMap<(String, i64), f64>>,
+    shadow_ok: AtomicU64,
+    shadow_failed: AtomicU64,
+}
+
+/// Values read from elsewhere at render time.
+pub struct Gauges<'a> {
+    pub models_loaded: usize,
+    /// Queue depth and counters, when capture is on.
+    pub capture: Option<(usize, &'a crate::capture::CaptureCounters)>,
 }
 
 impl Metrics {
@@ -59,7 +69,16 @@ impl Metrics {
         }
     }
 
-    pub fn render(&self) -> String {
+    pub fn shadow(&self, ok: bool) {
+        let counter = if ok {
+            &self.shadow_ok
+        } else {
+            &self.shadow_failed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn render(&self, gauges: &Gauges<'_>) -> String {
         let mut out = String::new();
         let escape = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
         let _ = writeln!(
@@ -130,6 +149,48 @@ impl Metrics {
                     out,
                     "steward_model_load_seconds{{model=\"{}\",version=\"{version}\"}} {seconds}",
                     escape(model)
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP steward_models_loaded Model versions held in memory (dropped when no route refers to them)."
+        );
+        let _ = writeln!(out, "# TYPE steward_models_loaded gauge");
+        let _ = writeln!(out, "steward_models_loaded {}", gauges.models_loaded);
+        let _ = writeln!(
+            out,
+            "# HELP steward_shadow_predictions_total Requests mirrored to a shadow version, by outcome."
+        );
+        let _ = writeln!(out, "# TYPE steward_shadow_predictions_total counter");
+        for (status, counter) in [("ok", &self.shadow_ok), ("failed", &self.shadow_failed)] {
+            let _ = writeln!(
+                out,
+                "steward_shadow_predictions_total{{status=\"{status}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
+        if let Some((depth, counters)) = gauges.capture {
+            let _ = writeln!(
+                out,
+                "# HELP steward_capture_queue_depth Captured predictions waiting to be written."
+            );
+            let _ = writeln!(out, "# TYPE steward_capture_queue_depth gauge");
+            let _ = writeln!(out, "steward_capture_queue_depth {depth}");
+            let _ = writeln!(
+                out,
+                "# HELP steward_capture_records_total Captured predictions by fate: written, dropped (queue full), failed (store error)."
+            );
+            let _ = writeln!(out, "# TYPE steward_capture_records_total counter");
+            for (fate, counter) in [
+                ("written", &counters.written),
+                ("dropped", &counters.dropped),
+                ("failed", &counters.failed),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "steward_capture_records_total{{fate=\"{fate}\"}} {}",
+                    counter.load(Ordering::Relaxed)
                 );
             }
         }

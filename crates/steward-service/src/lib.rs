@@ -13,6 +13,7 @@ use steward_store::{
 use thiserror::Error;
 
 pub mod data;
+pub mod deploy;
 pub mod export;
 pub mod model;
 pub mod onnx;

@@ -1,6 +1,8 @@
 //! Helpers for tests that drive the real `steward` binary.
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
