@@ -11,16 +11,6 @@ use std::time::{Duration, Instant};
 use common::server::*;
 use common::*;
 
-fn iris_rows() -> Vec<Vec<f64>> {
-    std::fs::read_to_string(fixture("data/iris.csv"))
-        .unwrap()
-        .lines()
-        .skip(1)
-        .step_by(10)
-        .map(|l| l.split(',').take(4).map(|v| v.parse().unwrap()).collect())
-        .collect()
-}
-
 #[test]
 fn open_inference_protocol_and_invocations() {
     let home = tempfile::tempdir().unwrap();

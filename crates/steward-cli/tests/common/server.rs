@@ -164,3 +164,14 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// Every tenth row of iris: its four measurements.
+pub fn iris_rows() -> Vec<Vec<f64>> {
+    std::fs::read_to_string(fixture("data/iris.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .step_by(10)
+        .map(|l| l.split(',').take(4).map(|v| v.parse().unwrap()).collect())
+        .collect()
+}
