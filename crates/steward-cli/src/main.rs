@@ -99,6 +99,10 @@ struct ServeArgs {
     /// A request body slower than this to arrive is answered 408.
     #[arg(long, default_value_t = 30_000)]
     body_timeout_ms: u64,
+    /// A connection whose request head (line and headers) is slower than this to arrive is closed; also how
+    /// long an idle keep-alive connection stays open.
+    #[arg(long, default_value_t = 10_000)]
+    header_timeout_ms: u64,
     /// Do not record predictions (inputs, answers, latency) in the store.
     #[arg(long)]
     no_capture: bool,
@@ -396,6 +400,7 @@ async fn serve(steward: Steward, args: ServeArgs, json: bool) -> anyhow::Result<
         steward_server::ServerOptions {
             default_model: args.model,
             body_timeout: std::time::Duration::from_millis(args.body_timeout_ms),
+            header_timeout: std::time::Duration::from_millis(args.header_timeout_ms),
             capture_queue: (!args.no_capture).then_some(args.capture_queue),
         },
     );

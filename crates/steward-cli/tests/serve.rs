@@ -349,11 +349,34 @@ fn alias_moves_swap_the_served_version_without_failed_requests() {
 #[test]
 fn sigterm_stops_the_server_gracefully() {
     let home = tempfile::tempdir().unwrap();
+    ok(
+        home.path(),
+        None,
+        &[
+            "versions",
+            "register",
+            "iris",
+            &fixture("onnx/iris_random_forest_op18.onnx"),
+        ],
+    );
     let mut server = Server::start(home.path(), &[]);
     assert_eq!(
         server.request("GET", "/v2/health/live", &[], b"").status,
         200
     );
+    // A request in flight when the signal comes: its body is half sent.
+    let body = br#"{"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.9, 3.0, 5.1, 1.8]}]}"#;
+    let mut in_flight = TcpStream::connect(&server.addr).unwrap();
+    in_flight
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let head = format!(
+        "POST /v2/models/iris/infer HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    in_flight.write_all(head.as_bytes()).unwrap();
+    in_flight.write_all(&body[..20]).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
     let pid = server.child.id().to_string();
     assert!(
         std::process::Command::new("kill")
@@ -361,6 +384,15 @@ fn sigterm_stops_the_server_gracefully() {
             .status()
             .unwrap()
             .success()
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    in_flight.write_all(&body[20..]).unwrap();
+    let mut answer = Vec::new();
+    in_flight.read_to_end(&mut answer).unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "the in-flight request got: {answer}"
     );
     let started = Instant::now();
     loop {
@@ -536,7 +568,10 @@ fn rest_api_reads_the_registry_and_moves_aliases() {
 #[test]
 fn slow_clients_time_out_with_408() {
     let home = tempfile::tempdir().unwrap();
-    let server = Server::start(home.path(), &["--body-timeout-ms", "300"]);
+    let server = Server::start(
+        home.path(),
+        &["--body-timeout-ms", "300", "--header-timeout-ms", "400"],
+    );
     let mut stream = TcpStream::connect(&server.addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -551,6 +586,32 @@ fn slow_clients_time_out_with_408() {
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(text.contains("did not arrive within 300 ms"), "{text}");
     assert!(started.elapsed() < Duration::from_secs(5));
+
+    // A client that never finishes its request head loses the connection; one that sends nothing at all too.
+    let mut trickling = TcpStream::connect(&server.addr).unwrap();
+    let silent = TcpStream::connect(&server.addr).unwrap();
+    for stream in [&trickling, &silent] {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+    }
+    let started = Instant::now();
+    trickling
+        .write_all(b"POST /v2/models/iris/infer HTTP/1.1\r\nHost: x\r\nContent-Ty")
+        .unwrap();
+    for mut stream in [trickling, silent] {
+        let mut rest = Vec::new();
+        // The server closes the connection: end of stream, not our read timeout.
+        let closed = stream.read_to_end(&mut rest);
+        assert!(closed.is_ok(), "{closed:?}");
+        assert!(!String::from_utf8_lossy(&rest).starts_with("HTTP/1.1 200"));
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    // Meanwhile, and after, the server answers everyone else.
     assert_eq!(
         server.request("GET", "/v2/health/live", &[], b"").status,
         200

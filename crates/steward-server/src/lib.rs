@@ -12,6 +12,7 @@
 
 mod api;
 mod capture;
+mod listen;
 mod metrics;
 mod requests;
 mod routing;
@@ -43,6 +44,9 @@ pub const EVENT_POLL: Duration = Duration::from_millis(200);
 pub const INLINE_ROWS: usize = 64;
 /// How long a request body may take to arrive by default.
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client may take to send a request's head (line and headers) by default; also how long an idle
+/// keep-alive connection stays open.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Request bodies above this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
@@ -61,6 +65,8 @@ pub struct ServerOptions {
     pub default_model: Option<String>,
     /// A request body that takes longer than this to arrive is answered 408 (slow or stalled clients).
     pub body_timeout: Duration,
+    /// A connection whose request head takes longer than this to arrive is closed.
+    pub header_timeout: Duration,
     /// Capture queue length; `None` turns capture off.
     pub capture_queue: Option<usize>,
 }
@@ -70,6 +76,7 @@ impl Default for ServerOptions {
         ServerOptions {
             default_model: None,
             body_timeout: DEFAULT_BODY_TIMEOUT,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
             capture_queue: Some(capture::DEFAULT_QUEUE),
         }
     }
@@ -344,13 +351,12 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     tokio::spawn(follow_events(state.clone()));
-    let served = axum::serve(listener, router(state.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let header_timeout = state.options.header_timeout;
+    listen::accept_loop(listener, router(state.clone()), header_timeout, shutdown).await;
     if let Some(capture) = &state.capture {
         capture.drain(Duration::from_secs(10)).await;
     }
-    served
+    Ok(())
 }
 
 async fn render_metrics(State(state): State<Arc<AppState>>) -> Response {
