@@ -103,6 +103,12 @@ struct ServeArgs {
     /// long an idle keep-alive connection stays open.
     #[arg(long, default_value_t = 10_000)]
     header_timeout_ms: u64,
+    /// Micro-batching: gather concurrent requests of fewer rows than this into one prediction (off when unset).
+    #[arg(long)]
+    batch_max_rows: Option<usize>,
+    /// Micro-batching: how long the first request of a batch waits for others, in microseconds.
+    #[arg(long, default_value_t = 200, requires = "batch_max_rows")]
+    batch_wait_us: u64,
     /// Do not record predictions (inputs, answers, latency) in the store.
     #[arg(long)]
     no_capture: bool,
@@ -402,6 +408,12 @@ async fn serve(steward: Steward, args: ServeArgs, json: bool) -> anyhow::Result<
             body_timeout: std::time::Duration::from_millis(args.body_timeout_ms),
             header_timeout: std::time::Duration::from_millis(args.header_timeout_ms),
             capture_queue: (!args.no_capture).then_some(args.capture_queue),
+            batching: args
+                .batch_max_rows
+                .map(|max_rows| steward_server::BatchConfig {
+                    max_rows,
+                    max_wait: std::time::Duration::from_micros(args.batch_wait_us),
+                }),
         },
     );
     let shutdown = async {

@@ -389,3 +389,73 @@ fn deployments_refuse_what_would_break_routing() {
     let gone = fails(home, None, &["deployments", "delete", "nope"], 1);
     assert!(gone.contains("deployment 'nope' not found"), "{gone}");
 }
+
+#[test]
+fn micro_batching_answers_each_request_with_its_own_rows() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    iris_home(home);
+    let plain = Server::start(home, &["--no-capture"]);
+    let batched = Server::start(
+        home,
+        &[
+            "--no-capture",
+            "--batch-max-rows",
+            "16",
+            "--batch-wait-us",
+            "3000",
+        ],
+    );
+    let rows = iris_rows();
+    let answer_of = |server: &Server, row: &[f64]| {
+        let answer = infer(server, row, None).json();
+        (
+            answer["outputs"][0]["data"].clone(),
+            answer["outputs"][1]["data"].clone(),
+        )
+    };
+    let expected: Vec<_> = rows.iter().map(|row| answer_of(&plain, row)).collect();
+    let batched_addr = batched.addr.clone();
+    let clients: Vec<_> = (0..8)
+        .map(|client| {
+            let (addr, rows, expected) = (batched_addr.clone(), rows.clone(), expected.clone());
+            std::thread::spawn(move || {
+                for i in 0..rows.len() {
+                    let k = (i + client * 3) % rows.len();
+                    let body = infer_body(&rows[k]).to_string();
+                    let answer = http(
+                        &addr,
+                        "POST",
+                        "/v2/models/iris/infer",
+                        &[("content-type", "application/json")],
+                        body.as_bytes(),
+                    );
+                    assert_eq!(answer.status, 200);
+                    let json = answer.json();
+                    let got = (
+                        json["outputs"][0]["data"].clone(),
+                        json["outputs"][1]["data"].clone(),
+                    );
+                    assert_eq!(got, expected[k], "row {k} got another request's answer");
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().unwrap();
+    }
+    let requests = metric(&batched, "steward_batched_requests_total");
+    let batches = metric(&batched, "steward_batches_total");
+    assert_eq!(requests, (8 * rows.len()) as f64);
+    // Concurrent requests shared predictions: fewer predictions than requests.
+    assert!(
+        batches < requests,
+        "{batches} batches for {requests} requests"
+    );
+    // A malformed request is refused before it reaches the batcher, with its own error.
+    let bad = serde_json::json!({"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]});
+    assert_eq!(
+        batched.json("POST", "/v2/models/iris/infer", &bad).status,
+        400
+    );
+}

@@ -11,6 +11,7 @@
 //! change costs no failed and no slow request. Versions are immutable, so a cached predictor never goes stale.
 
 mod api;
+mod batching;
 mod capture;
 mod listen;
 mod metrics;
@@ -33,6 +34,7 @@ use steward_service::{ServiceError, Steward, VersionRef};
 use steward_store::{ModelVersion, PredictionRole, StoreError};
 use tracing::Instrument;
 
+pub use batching::BatchConfig;
 pub use capture::DEFAULT_QUEUE as DEFAULT_CAPTURE_QUEUE;
 pub use requests::RequestError;
 pub use routing::ROUTING_KEY_HEADER;
@@ -69,6 +71,8 @@ pub struct ServerOptions {
     pub header_timeout: Duration,
     /// Capture queue length; `None` turns capture off.
     pub capture_queue: Option<usize>,
+    /// Micro-batching of concurrent small requests; `None` (the default) predicts each request on its own.
+    pub batching: Option<BatchConfig>,
 }
 
 impl Default for ServerOptions {
@@ -78,6 +82,7 @@ impl Default for ServerOptions {
             body_timeout: DEFAULT_BODY_TIMEOUT,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             capture_queue: Some(capture::DEFAULT_QUEUE),
+            batching: None,
         }
     }
 }
@@ -90,6 +95,8 @@ pub struct AppState {
     /// Route text (`iris`, `iris@production`, `iris/3`) → what it resolved to.
     routes: RwLock<HashMap<String, Arc<Route>>>,
     predictors: Mutex<HashMap<(String, i64), Arc<Predictor>>>,
+    batchers: Mutex<HashMap<(String, i64), Arc<batching::Batcher>>>,
+    batch_counters: Arc<batching::BatchCounters>,
     options: ServerOptions,
     metrics: metrics::Metrics,
     capture: Option<capture::Capture>,
@@ -108,6 +115,8 @@ impl AppState {
             steward,
             routes: RwLock::new(HashMap::new()),
             predictors: Mutex::new(HashMap::new()),
+            batchers: Mutex::new(HashMap::new()),
+            batch_counters: Arc::default(),
             options,
             metrics: metrics::Metrics::default(),
             capture,
@@ -220,6 +229,9 @@ impl AppState {
         if let Ok(mut predictors) = self.predictors.lock() {
             let before = predictors.len();
             predictors.retain(|key, _| referenced.contains(key));
+            if let Ok(mut batchers) = self.batchers.lock() {
+                batchers.retain(|key, _| referenced.contains(key));
+            }
             if predictors.len() < before {
                 tracing::info!(
                     dropped = before - predictors.len(),
@@ -228,6 +240,37 @@ impl AppState {
                 );
             }
         }
+    }
+
+    /// Predicts through the version's batcher when batching is on and the request is small enough to join a
+    /// batch; otherwise directly.
+    async fn predict(
+        &self,
+        predictor: Arc<Predictor>,
+        data: Arc<Dataset>,
+        version: &Arc<ModelVersion>,
+    ) -> Result<PredictOutcome, ServiceError> {
+        let Some(config) = self.options.batching.filter(|c| data.n_rows < c.max_rows) else {
+            return predict_batch(predictor, data, version).await;
+        };
+        let key = (version.model.clone(), version.version);
+        let batcher = self.batchers.lock().ok().map(|mut batchers| {
+            batchers
+                .entry(key)
+                .or_insert_with(|| {
+                    Arc::new(batching::Batcher::start(
+                        predictor.clone(),
+                        version.clone(),
+                        config,
+                        self.batch_counters.clone(),
+                    ))
+                })
+                .clone()
+        });
+        let Some(batcher) = batcher else {
+            return predict_batch(predictor, data, version).await;
+        };
+        batcher.predict(data).await
     }
 
     fn loaded_models(&self) -> usize {
@@ -368,6 +411,11 @@ async fn render_metrics(State(state): State<Arc<AppState>>) -> Response {
         state.metrics.render(&metrics::Gauges {
             models_loaded: state.loaded_models(),
             capture: state.capture.as_ref().map(|c| (c.depth(), &*c.counters)),
+            batching: state
+                .options
+                .batching
+                .is_some()
+                .then_some(&*state.batch_counters),
         }),
     )
         .into_response()
@@ -594,7 +642,8 @@ async fn run_prediction(
     let data = parse(&predictor)
         .map_err(|e| (StatusCode::BAD_REQUEST, Json(json!({"error": e.0}))).into_response())?;
     let data = Arc::new(data);
-    let outcome = predict_batch(predictor, data.clone(), &version)
+    let outcome = state
+        .predict(predictor, data.clone(), &version)
         .await
         .map_err(|e| oip_error(&e))?;
     Ok(Predicted {

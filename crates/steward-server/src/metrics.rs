@@ -35,6 +35,8 @@ pub struct Gauges<'a> {
     pub models_loaded: usize,
     /// Queue depth and counters, when capture is on.
     pub capture: Option<(usize, &'a crate::capture::CaptureCounters)>,
+    /// When micro-batching is on.
+    pub batching: Option<&'a crate::batching::BatchCounters>,
 }
 
 impl Metrics {
@@ -168,6 +170,28 @@ impl Metrics {
                 out,
                 "steward_shadow_predictions_total{{status=\"{status}\"}} {}",
                 counter.load(Ordering::Relaxed)
+            );
+        }
+        if let Some(counters) = gauges.batching {
+            let _ = writeln!(
+                out,
+                "# HELP steward_batches_total Predictions made by the micro-batcher (each for one or more requests)."
+            );
+            let _ = writeln!(out, "# TYPE steward_batches_total counter");
+            let _ = writeln!(
+                out,
+                "steward_batches_total {}",
+                counters.batches.load(Ordering::Relaxed)
+            );
+            let _ = writeln!(
+                out,
+                "# HELP steward_batched_requests_total Requests answered through the micro-batcher."
+            );
+            let _ = writeln!(out, "# TYPE steward_batched_requests_total counter");
+            let _ = writeln!(
+                out,
+                "steward_batched_requests_total {}",
+                counters.requests.load(Ordering::Relaxed)
             );
         }
         if let Some((depth, counters)) = gauges.capture {
