@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Serving benchmark: wrk against `steward serve` (iris random forest, 100 trees, single-row Open Inference
-# Protocol requests) and, in the same run, a bare axum server that parses and echoes the same JSON body.
-# Needs wrk (apt-get install wrk). Prints a markdown table. DURATION (seconds per point) defaults to 10.
+# Serving benchmark: wrk against `steward serve` (iris random forest, 100 trees, single-row requests) and, in
+# the same run, a bare axum server that parses and echoes the same JSON body and `mlflow models serve` on a
+# scikit-learn forest of the same size (skipped when mlflow is not installed). Steward runs three ways: with
+# capture (the default), without (--no-capture), and with micro-batching. Needs wrk (apt-get install wrk).
+# Prints markdown tables. DURATION (seconds per point) defaults to 10.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "needs wrk: apt-get install wrk" >&2; exit 1; }
@@ -61,13 +63,90 @@ run() { # url connections -> "req/s p50 p99"
   echo "$rps $p50 $p99 ${errors:-0}"
 }
 
+start_steward() { # name args... -> URL (the server's pid is appended to pids)
+  local name=$1; shift
+  $steward serve --addr 127.0.0.1:0 "$@" > "$work/$name.out" 2>/dev/null &
+  pids+=("$!")
+  local url
+  url=$(wait_url "$work/$name.out")
+  until curl -sf "$url/v2/health/ready" >/dev/null; do sleep 0.005; done
+  curl -sf -X POST "$url/v2/models/iris/infer" -d "$body" >/dev/null
+  echo "$url"
+}
+plain_url=$(start_steward plain --no-capture --model iris)
+batched_url=$(start_steward batched --no-capture --batch-max-rows 32 --batch-wait-us 100)
+
 echo "| server | connections | requests/s | p50 | p99 | non-2xx |"
 echo "|---|---|---|---|---|---|"
 for c in 1 32; do
   read -r rps p50 p99 errors <<<"$(run "$echo_url" "$c")"
   echo "| axum echo (parse + echo the JSON) | $c | $rps | $p50 | $p99 | $errors |"
   read -r rps p50 p99 errors <<<"$(run "$steward_url" "$c")"
-  echo "| steward serve (iris forest, 100 trees) | $c | $rps | $p50 | $p99 | $errors |"
+  echo "| steward serve (iris forest, 100 trees; capture on) | $c | $rps | $p50 | $p99 | $errors |"
+  read -r rps p50 p99 errors <<<"$(run "$plain_url" "$c")"
+  echo "| steward serve --no-capture | $c | $rps | $p50 | $p99 | $errors |"
 done
+read -r rps p50 p99 errors <<<"$(run "$batched_url" 32)"
+echo "| steward serve --no-capture --batch-max-rows 32 --batch-wait-us 100 | 32 | $rps | $p50 | $p99 | $errors |"
 echo
 echo "steward serve: cold start to ready ${cold_ms} ms; RSS idle $(( idle_rss / 1024 )) MB, with the model loaded $(( loaded_rss / 1024 )) MB"
+captured=$($steward predictions list --limit 1 --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')
+echo "capture: $(curl -sf "$steward_url/metrics" | grep '^steward_capture_records_total' | tr '\n' ' ')(sample read back: $captured)"
+
+# MLflow's scoring server on the same model family, with its own request format.
+if python3 -c 'import mlflow, sklearn, pandas' 2>/dev/null; then
+  python3 - "$work/mlflow_iris" <<'PY'
+import sys
+import pandas as pd
+import mlflow.sklearn
+from sklearn.ensemble import RandomForestClassifier
+df = pd.read_csv("fixtures/data/iris.csv")
+X, y = df.drop(columns=["species"]), df["species"]
+model = RandomForestClassifier(n_estimators=100, random_state=0).fit(X, y)
+mlflow.sklearn.save_model(model, sys.argv[1], input_example=X.head(1),
+                          skops_trusted_types=["sklearn.tree._tree.Tree"])
+PY
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  t0=$(date +%s%N)
+  mlflow models serve -m "$work/mlflow_iris" --env-manager local -h 127.0.0.1 -p "$port" > "$work/mlflow.out" 2>&1 &
+  mlflow_pid=$!
+  pids+=("$mlflow_pid")
+  until curl -sf "http://127.0.0.1:$port/ping" >/dev/null; do sleep 0.05; done
+  t1=$(date +%s%N)
+  mlflow_cold_ms=$(( (t1 - t0) / 1000000 ))
+  mlflow_rss=0
+  for p in $(pgrep -P "$mlflow_pid") "$mlflow_pid" $(pgrep -P "$(pgrep -P "$mlflow_pid" | head -1)" 2>/dev/null); do
+    r=$(awk '/VmRSS/ {print $2}' /proc/"$p"/status 2>/dev/null || echo 0)
+    mlflow_rss=$(( mlflow_rss + r ))
+  done
+  mlflow_body='{"dataframe_split":{"columns":["sepal_length_cm","sepal_width_cm","petal_length_cm","petal_width_cm"],"data":[[5.9,3.0,5.1,1.8]]}}'
+  cat > "$work/mlflow.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '$mlflow_body'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+  invocations() { # url connections -> "req/s p50 p99 errors"
+    local out rps p50 p99 errors
+    out=$(wrk -t"$(( $2 < 2 ? 1 : 2 ))" -c"$2" -d"${duration}s" --latency -s "$work/mlflow.lua" "$1/invocations")
+    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+    errors=$(awk '/Non-2xx/ {print $5}' <<<"$out")
+    echo "$rps $p50 $p99 ${errors:-0}"
+  }
+  echo
+  echo "MLflow's /invocations body (dataframe_split), both servers:"
+  echo
+  echo "| server | connections | requests/s | p50 | p99 | non-2xx |"
+  echo "|---|---|---|---|---|---|"
+  for c in 1 32; do
+    read -r rps p50 p99 errors <<<"$(invocations "http://127.0.0.1:$port" "$c")"
+    echo "| mlflow models serve (scikit-learn forest, 100 trees) | $c | $rps | $p50 | $p99 | $errors |"
+    read -r rps p50 p99 errors <<<"$(invocations "$plain_url" "$c")"
+    echo "| steward serve --no-capture, /invocations | $c | $rps | $p50 | $p99 | $errors |"
+  done
+  echo
+  echo "mlflow models serve: cold start to /ping ${mlflow_cold_ms} ms; RSS idle (server and workers) $(( mlflow_rss / 1024 )) MB"
+else
+  echo "(mlflow, scikit-learn or pandas not installed: MLflow's server not measured)"
+fi

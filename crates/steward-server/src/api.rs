@@ -15,6 +15,7 @@ use steward_service::ServiceError;
 use steward_store::{Audit, Filter, PageRequest, StoreError};
 
 use crate::AppState;
+use crate::api_writes as writes;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
@@ -72,14 +73,30 @@ macro_rules! try_api {
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/v1/openapi.json", get(|| async { Json(openapi()) }))
-        .route("/api/v1/experiments", get(experiments))
+        .route(
+            "/api/v1/experiments",
+            get(experiments).post(writes::create_experiment),
+        )
         .route("/api/v1/runs", get(runs))
         .route("/api/v1/runs/{id}", get(run))
-        .route("/api/v1/datasets", get(datasets))
+        .route(
+            "/api/v1/datasets",
+            get(datasets)
+                .post(writes::register_dataset)
+                .layer(writes::upload_limit()),
+        )
         .route("/api/v1/datasets/{name}", get(dataset))
-        .route("/api/v1/models", get(models))
-        .route("/api/v1/models/{name}", get(model))
-        .route("/api/v1/models/{name}/versions", get(versions))
+        .route("/api/v1/models", get(models).post(writes::create_model))
+        .route(
+            "/api/v1/models/{name}",
+            get(model).delete(writes::delete_model),
+        )
+        .route(
+            "/api/v1/models/{name}/versions",
+            get(versions)
+                .post(writes::register_version)
+                .layer(writes::upload_limit()),
+        )
         .route("/api/v1/models/{name}/versions/{version}", get(version))
         .route("/api/v1/models/{name}/aliases", get(alias_history))
         .route(
@@ -87,6 +104,7 @@ pub fn routes() -> Router<Arc<AppState>> {
             put(set_alias).delete(delete_alias).get(resolve_alias),
         )
         .route("/api/v1/events", get(events))
+        .merge(writes::routes())
 }
 
 async fn experiments(State(s): State<Arc<AppState>>, Query(q): Query<ListQuery>) -> Response {
@@ -222,19 +240,27 @@ pub fn openapi() -> Value {
             {"name": "page_token", "in": "query", "schema": {"type": "string"}}
         ], "responses": {"200": {"description": "a page: items and next_page_token"}, "400": {"$ref": "#/components/responses/Error"}}}})
     };
+    let create = |summary: &str, schema: Value| json!({"post": {"summary": summary, "requestBody": {"content": {"application/json": {"schema": schema}}}, "responses": {"201": {"description": "created"}, "400": {"$ref": "#/components/responses/Error"}, "409": {"$ref": "#/components/responses/Error"}}}});
+    let upload = |summary: &str, media: &str| json!({"post": {"summary": summary, "requestBody": {"content": {media: {"schema": {"type": "string", "format": "binary"}}}}, "responses": {"201": {"description": "created"}, "400": {"$ref": "#/components/responses/Error"}}}});
+    let merge = |mut a: Value, b: Value| {
+        if let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) {
+            a.extend(b);
+        }
+        a
+    };
     let one = |summary: &str| json!({"get": {"summary": summary, "responses": {"200": {"description": "the entity"}, "404": {"$ref": "#/components/responses/Error"}}}});
     json!({
         "openapi": "3.1.0",
         "info": {"title": "Steward", "version": env!("CARGO_PKG_VERSION")},
         "paths": {
-            "/api/v1/experiments": list("List experiments"),
+            "/api/v1/experiments": merge(list("List experiments"), create("Create an experiment", json!({"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "description": {"type": "string"}}}))),
             "/api/v1/runs": list("Search runs, newest first"),
             "/api/v1/runs/{id}": one("A run with params, metrics, tags and inputs"),
-            "/api/v1/datasets": list("List datasets"),
+            "/api/v1/datasets": merge(list("List datasets"), upload("Register a CSV body as a dataset version (query: name, target, id, time, ignore)", "text/csv")),
             "/api/v1/datasets/{name}": one("A dataset's latest version"),
-            "/api/v1/models": list("List models"),
-            "/api/v1/models/{name}": one("A model with its aliases"),
-            "/api/v1/models/{name}/versions": list("List a model's versions"),
+            "/api/v1/models": merge(list("List models"), create("Create a model", json!({"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "description": {"type": "string"}, "tags": {"type": "object"}}}))),
+            "/api/v1/models/{name}": merge(one("A model with its aliases"), json!({"delete": {"summary": "Delete a model (query force=true when it has aliases or deployments)", "responses": {"200": {"description": "deleted"}, "409": {"$ref": "#/components/responses/Error"}}}})),
+            "/api/v1/models/{name}/versions": merge(list("List a model's versions"), upload("Register an ONNX body as a new version (query: description, parent_version)", "application/octet-stream")),
             "/api/v1/models/{name}/versions/{version}": one("A version: artifact hash, signature, metrics, lineage"),
             "/api/v1/models/{name}/aliases": one("Every alias move of the model, oldest first"),
             "/api/v1/models/{name}/aliases/{alias}": {
@@ -242,6 +268,16 @@ pub fn openapi() -> Value {
                 "put": {"summary": "Point an alias at a version", "requestBody": {"content": {"application/json": {"schema": {"type": "object", "required": ["version"], "properties": {"version": {"type": "integer"}, "reason": {"type": "string"}}}}}}, "responses": {"200": {"description": "the alias change"}, "400": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}},
                 "delete": {"summary": "Remove an alias", "responses": {"200": {"description": "the alias change"}, "404": {"$ref": "#/components/responses/Error"}}}
             },
+            "/api/v1/train": create("Train on a registered dataset; records a run and optionally registers the model", json!({"type": "object", "required": ["dataset", "algo"], "properties": {"dataset": {"type": "string"}, "algo": {"type": "string"}, "target": {"type": "string"}, "params": {"type": "object"}, "seed": {"type": "integer"}, "test_size": {"type": "number"}, "cv": {"type": "integer"}, "experiment": {"type": "string"}, "run_name": {"type": "string"}, "register": {"type": "string"}}})),
+            "/api/v1/evaluate": upload("Evaluate a version (query: model=NAME[@ALIAS|/VERSION], target) on a CSV body", "text/csv"),
+            "/api/v1/deployments": {"get": {"summary": "Deployments with the versions they route to now", "responses": {"200": {"description": "a page"}}}},
+            "/api/v1/deployments/{name}": {
+                "get": {"summary": "A deployment", "responses": {"200": {"description": "the deployment"}, "404": {"$ref": "#/components/responses/Error"}}},
+                "put": {"summary": "Create or change a deployment", "requestBody": {"content": {"application/json": {"schema": {"type": "object", "required": ["model"], "properties": {"model": {"type": "string"}, "alias": {"type": "string"}, "version": {"type": "integer"}, "canary": {"type": "object", "properties": {"version": {"type": "integer"}, "percent": {"type": "number"}}}, "shadow": {"type": "integer"}, "reason": {"type": "string"}}}}}}, "responses": {"200": {"description": "the deployment"}, "400": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}},
+                "delete": {"summary": "Stop routing the name", "responses": {"200": {"description": "what it routed"}, "404": {"$ref": "#/components/responses/Error"}}}
+            },
+            "/api/v1/predictions": {"get": {"summary": "Captured predictions, newest first (query: model, version, deployment, role, request_id, limit, page_token)", "responses": {"200": {"description": "a page"}}}},
+            "/api/v1/doctor": {"get": {"summary": "Check every version's artifacts against their hashes", "responses": {"200": {"description": "the report"}}}},
             "/api/v1/events": {"get": {"summary": "Events after an id (the change feed)", "parameters": [
                 {"name": "after", "in": "query", "schema": {"type": "integer"}},
                 {"name": "limit", "in": "query", "schema": {"type": "integer"}}

@@ -11,6 +11,7 @@
 //! change costs no failed and no slow request. Versions are immutable, so a cached predictor never goes stale.
 
 mod api;
+mod api_writes;
 mod batching;
 mod capture;
 mod listen;
