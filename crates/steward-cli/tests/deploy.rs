@@ -459,3 +459,49 @@ fn micro_batching_answers_each_request_with_its_own_rows() {
         400
     );
 }
+
+/// The distributed shape: two servers (separate homes, as on separate machines) share one PostgreSQL store and
+/// one artifact folder; a deployment change made by a third process reaches both, and both capture into it.
+#[test]
+fn servers_sharing_postgres_follow_deployments_and_capture_there() {
+    let Some(store) =
+        postgres_store("servers_sharing_postgres_follow_deployments_and_capture_there")
+    else {
+        return;
+    };
+    let shared = tempfile::tempdir().unwrap();
+    let artifacts = shared.path().join("artifacts");
+    let artifacts = artifacts.to_str().unwrap();
+    let homes: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let cli = |args: &[&str]| {
+        let mut full = vec!["--artifacts", artifacts];
+        full.extend_from_slice(args);
+        json(homes[0].path(), Some(&store), &full)
+    };
+    for file in [FOREST, LOGISTIC] {
+        cli(&["versions", "register", "iris", &fixture(file)]);
+    }
+    cli(&["alias", "set", "iris", "production", "1"]);
+    cli(&["deploy", "iris"]);
+    let servers: Vec<Server> = homes[1..]
+        .iter()
+        .map(|home| Server::start_on(home.path(), Some(&store), &["--artifacts", artifacts]))
+        .collect();
+    let refs: Vec<&Server> = servers.iter().collect();
+    wait_until_served(&refs, "iris/1", "start");
+    cli(&["deploy", "iris", "--canary", "2", "--percent", "100"]);
+    wait_until_served(&refs, "iris/2", "canary at 100%");
+    let started = Instant::now();
+    loop {
+        let captured = cli(&["predictions", "list", "--role", "canary", "--limit", "1000"]);
+        if !captured["items"].as_array().unwrap().is_empty() {
+            assert_eq!(captured["items"][0]["version"], 2);
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "nothing captured in PostgreSQL"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

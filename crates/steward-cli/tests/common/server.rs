@@ -27,7 +27,12 @@ pub struct Server {
 
 impl Server {
     pub fn start(home: &Path, extra: &[&str]) -> Server {
-        let mut child = steward(home, None)
+        Server::start_on(home, None, extra)
+    }
+
+    /// A server on another metadata store (PostgreSQL, say).
+    pub fn start_on(home: &Path, store: Option<&str>, extra: &[&str]) -> Server {
+        let mut child = steward(home, store)
             .args(["serve", "--addr", "127.0.0.1:0"])
             .args(extra)
             .stdout(Stdio::piped())
