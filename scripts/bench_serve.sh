@@ -3,7 +3,7 @@
 # the same run, a bare axum server that parses and echoes the same JSON body and `mlflow models serve` on a
 # scikit-learn forest of the same size (skipped when mlflow is not installed). Steward runs three ways: with
 # capture (the default), without (--no-capture), and with micro-batching. Needs wrk (apt-get install wrk).
-# Prints markdown tables. DURATION (seconds per point) defaults to 10.
+# Prints markdown tables. DURATION (seconds per point) defaults to 10, ROUNDS (interleaved rounds) to 5.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "needs wrk: apt-get install wrk" >&2; exit 1; }
@@ -76,18 +76,64 @@ start_steward() { # name args... -> URL (the server's pid is appended to pids)
 plain_url=$(start_steward plain --no-capture --model iris)
 batched_url=$(start_steward batched --no-capture --batch-max-rows 32 --batch-wait-us 100)
 
-echo "| server | connections | requests/s | p50 | p99 | non-2xx |"
-echo "|---|---|---|---|---|---|"
+# Interleaved rounds: every server once per round, so that the machine's drift hits all of them alike; the
+# table shows medians over the rounds, and the ratio is the median of the per-round ratios (paired samples).
+rounds="${ROUNDS:-5}"
+servers=(echo steward plain batched)
+declare -A url=([echo]="$echo_url" [steward]="$steward_url" [plain]="$plain_url" [batched]="$batched_url")
+declare -A label=(
+  [echo]="axum echo (parse + echo the JSON)"
+  [steward]="steward serve (iris forest, 100 trees; capture on)"
+  [plain]="steward serve --no-capture"
+  [batched]="steward serve --no-capture --batch-max-rows 32 --batch-wait-us 100"
+)
+: > "$work/samples"
 for c in 1 32; do
-  read -r rps p50 p99 errors <<<"$(run "$echo_url" "$c")"
-  echo "| axum echo (parse + echo the JSON) | $c | $rps | $p50 | $p99 | $errors |"
-  read -r rps p50 p99 errors <<<"$(run "$steward_url" "$c")"
-  echo "| steward serve (iris forest, 100 trees; capture on) | $c | $rps | $p50 | $p99 | $errors |"
-  read -r rps p50 p99 errors <<<"$(run "$plain_url" "$c")"
-  echo "| steward serve --no-capture | $c | $rps | $p50 | $p99 | $errors |"
+  for round in $(seq 1 "$rounds"); do
+    for name in "${servers[@]}"; do
+      [ "$name" = batched ] && [ "$c" = 1 ] && continue
+      echo "$c $round $name $(run "${url[$name]}" "$c")" >> "$work/samples"
+    done
+  done
 done
-read -r rps p50 p99 errors <<<"$(run "$batched_url" 32)"
-echo "| steward serve --no-capture --batch-max-rows 32 --batch-wait-us 100 | 32 | $rps | $p50 | $p99 | $errors |"
+python3 - "$work/samples" "$rounds" <<'PY'
+import statistics, sys
+rows = [line.split() for line in open(sys.argv[1])]
+labels = {
+    "echo": "axum echo (parse + echo the JSON)",
+    "steward": "steward serve (iris forest, 100 trees; capture on)",
+    "plain": "steward serve --no-capture",
+    "batched": "steward serve --no-capture --batch-max-rows 32 --batch-wait-us 100",
+}
+def ms(text):
+    return float(text[:-2]) if text.endswith("ms") else float(text[:-2]) / 1000 if text.endswith("us") else float(text[:-1]) * 1000
+print(f"Medians of {sys.argv[2]} interleaved rounds.
+")
+print("| server | connections | requests/s | p50 | p99 | non-2xx (all rounds) |")
+print("|---|---|---|---|---|---|")
+for c in ("1", "32"):
+    for name in labels:
+        got = [r for r in rows if r[0] == c and r[2] == name]
+        if not got:
+            continue
+        rps = statistics.median(float(r[3]) for r in got)
+        p50 = statistics.median(ms(r[4]) for r in got)
+        p99 = statistics.median(ms(r[5]) for r in got)
+        errors = sum(int(r[6]) for r in got)
+        print(f"| {labels[name]} | {c} | {rps:,.0f} | {p50:.3f} ms | {p99:.3f} ms | {errors} |")
+print()
+for c in ("1", "32"):
+    for name in ("steward", "plain", "batched"):
+        pairs = []
+        for round_ in sorted({r[1] for r in rows}):
+            e = [float(r[3]) for r in rows if r[0] == c and r[1] == round_ and r[2] == "echo"]
+            s = [float(r[3]) for r in rows if r[0] == c and r[1] == round_ and r[2] == name]
+            if e and s:
+                pairs.append(s[0] / e[0])
+        if pairs:
+            print(f"- {labels[name]} / echo at {c} connections: median {statistics.median(pairs):.2f} "
+                  f"(rounds: {', '.join(f'{p:.2f}' for p in pairs)})")
+PY
 echo
 echo "steward serve: cold start to ready ${cold_ms} ms; RSS idle $(( idle_rss / 1024 )) MB, with the model loaded $(( loaded_rss / 1024 )) MB"
 captured=$($steward predictions list --limit 1 --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')
