@@ -107,8 +107,8 @@ labels = {
 }
 def ms(text):
     return float(text[:-2]) if text.endswith("ms") else float(text[:-2]) / 1000 if text.endswith("us") else float(text[:-1]) * 1000
-print(f"Medians of {sys.argv[2]} interleaved rounds.
-")
+print(f"Medians of {sys.argv[2]} interleaved rounds.")
+print()
 print("| server | connections | requests/s | p50 | p99 | non-2xx (all rounds) |")
 print("|---|---|---|---|---|---|")
 for c in ("1", "32"):

@@ -61,6 +61,13 @@ fn request_id(state: &AppState) -> (String, u64) {
     (format!("{}{n:016x}", state.id_prefix), n)
 }
 
+/// A version ready to predict, with its input columns worked out once (requests are parsed against them).
+#[derive(Clone)]
+struct Loaded {
+    predictor: Arc<Predictor>,
+    columns: Option<Arc<[String]>>,
+}
+
 /// How a server is set up beyond its store.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
@@ -95,7 +102,7 @@ pub struct AppState {
     steward: Arc<Steward>,
     /// Route text (`iris`, `iris@production`, `iris/3`) → what it resolved to.
     routes: RwLock<HashMap<String, Arc<Route>>>,
-    predictors: Mutex<HashMap<(String, i64), Arc<Predictor>>>,
+    predictors: Mutex<HashMap<(String, i64), Loaded>>,
     batchers: Mutex<HashMap<(String, i64), Arc<batching::Batcher>>>,
     batch_counters: Arc<batching::BatchCounters>,
     options: ServerOptions,
@@ -165,15 +172,15 @@ impl AppState {
         }
     }
 
-    async fn predictor(&self, version: &ModelVersion) -> Result<Arc<Predictor>, ServiceError> {
+    async fn predictor(&self, version: &ModelVersion) -> Result<Loaded, ServiceError> {
         let key = (version.model.clone(), version.version);
-        if let Some(p) = self
+        if let Some(loaded) = self
             .predictors
             .lock()
             .ok()
             .and_then(|p| p.get(&key).cloned())
         {
-            return Ok(p);
+            return Ok(loaded);
         }
         let started = std::time::Instant::now();
         let predictor = Arc::new(self.steward.load_predictor(version).await?);
@@ -185,10 +192,14 @@ impl AppState {
             millis = started.elapsed().as_millis() as u64,
             "model loaded"
         );
+        let loaded = Loaded {
+            columns: predictor.input_columns().map(Arc::from),
+            predictor,
+        };
         if let Ok(mut predictors) = self.predictors.lock() {
-            predictors.insert(key, predictor.clone());
+            predictors.insert(key, loaded.clone());
         }
-        Ok(predictor)
+        Ok(loaded)
     }
 
     /// Resolves every known route again, loads what the new routes need, swaps them in, and drops the
@@ -511,7 +522,7 @@ async fn metadata(state: &AppState, route: &str) -> Response {
         Err(e) => return oip_error(&e),
     };
     let predictor = match state.predictor(&version).await {
-        Ok(p) => p,
+        Ok(loaded) => loaded.predictor,
         Err(e) => return oip_error(&e),
     };
     let inputs: Vec<Value> = match predictor.input_columns() {
@@ -633,18 +644,18 @@ async fn run_prediction(
     route: &str,
     headers: &HeaderMap,
     request_number: u64,
-    parse: impl FnOnce(&Predictor) -> Result<Dataset, RequestError>,
+    parse: impl FnOnce(Option<&[String]>) -> Result<Dataset, RequestError>,
 ) -> Result<Predicted, Response> {
     let route = state.resolve(route).await.map_err(|e| oip_error(&e))?;
     let key = headers.get(ROUTING_KEY_HEADER).map(HeaderValue::as_bytes);
     let (version, role) = route.pick(key, request_number);
     let version = version.clone();
-    let predictor = state.predictor(&version).await.map_err(|e| oip_error(&e))?;
-    let data = parse(&predictor)
+    let loaded = state.predictor(&version).await.map_err(|e| oip_error(&e))?;
+    let data = parse(loaded.columns.as_deref())
         .map_err(|e| (StatusCode::BAD_REQUEST, Json(json!({"error": e.0}))).into_response())?;
     let data = Arc::new(data);
     let outcome = state
-        .predict(predictor, data.clone(), &version)
+        .predict(loaded.predictor, data.clone(), &version)
         .await
         .map_err(|e| oip_error(&e))?;
     Ok(Predicted {
@@ -684,7 +695,7 @@ fn after_answer(
             async move {
                 let started = std::time::Instant::now();
                 let result = match state.predictor(&shadow).await {
-                    Ok(predictor) => predict_batch(predictor, data.clone(), &shadow).await,
+                    Ok(loaded) => predict_batch(loaded.predictor, data.clone(), &shadow).await,
                     Err(e) => Err(e),
                 };
                 match result {
@@ -748,19 +759,24 @@ async fn infer_inner(
     request_number: u64,
 ) -> Served {
     let started = std::time::Instant::now();
-    let request: Value = match serde_json::from_slice(body) {
+    let request: requests::InferRequest = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => {
-            let error = Json(json!({"error": format!("the body is not JSON: {e}")}));
+            let what = if e.is_data() {
+                "not an inference request ({\"inputs\": [{\"name\", \"shape\", \"datatype\", \"data\"}]})"
+            } else {
+                "not JSON"
+            };
+            let error = Json(json!({"error": format!("the body is {what}: {e}")}));
             return Served::failed((StatusCode::BAD_REQUEST, error).into_response());
         }
     };
-    let id = request.get("id").cloned();
-    let parse = |p: &Predictor| requests::oip_dataset(&request, p);
+    let id = request.id.clone();
+    let parse = |columns: Option<&[String]>| requests::oip_dataset(&request, columns);
     match run_prediction(state, route, headers, request_number, parse).await {
         Ok(predicted) => {
-            let mut answer = requests::oip_response(&predicted.outcome, &predicted.version);
-            answer["id"] = id.unwrap_or_else(|| Value::String(request_id.clone()));
+            let id = id.unwrap_or_else(|| Value::String(request_id.clone()));
+            let answer = requests::oip_response(&predicted.outcome, &predicted.version, id);
             let response = with_headers(Json(answer).into_response(), &predicted, &request_id);
             let (rows, version) = (predicted.outcome.rows, predicted.version.clone());
             after_answer(state, predicted, request_id, started);
@@ -831,13 +847,13 @@ async fn invocations_inner(
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/csv"));
-    let result = run_prediction(state, route, headers, request_number, |p| {
+    let result = run_prediction(state, route, headers, request_number, |columns| {
         if csv {
             requests::csv_dataset(body)
         } else {
             let value: Value = serde_json::from_slice(body)
                 .map_err(|e| RequestError(format!("the body is not JSON: {e}")))?;
-            requests::mlflow_dataset(&value, p)
+            requests::mlflow_dataset(&value, columns)
         }
     })
     .await;

@@ -1,8 +1,9 @@
 //! Request bodies → a dataset of named columns, and outcomes → response bodies.
 
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use steward_ml::dataset::{Column, ColumnData, Dataset, RoleOverrides};
-use steward_service::predict::{PredictOutcome, Predictor};
+use steward_service::predict::PredictOutcome;
 use steward_store::ModelVersion;
 
 /// A request the server cannot use, with a message that says what to send instead.
@@ -45,9 +46,9 @@ fn column(name: String, values: &[&Value]) -> Result<Column, RequestError> {
 
 /// Names for positional values: the model's own input columns when it has them and the count fits,
 /// otherwise `f0, f1, ...` (a one-matrix graph takes its columns in order).
-fn positional_names(predictor: &Predictor, width: usize) -> Result<Vec<String>, RequestError> {
-    match predictor.input_columns() {
-        Some(columns) if columns.len() == width => Ok(columns),
+fn positional_names(columns: Option<&[String]>, width: usize) -> Result<Vec<String>, RequestError> {
+    match columns {
+        Some(columns) if columns.len() == width => Ok(columns.to_vec()),
         Some(columns) => Err(bad(format!(
             "rows have {width} values but the model takes {} columns: {}",
             columns.len(),
@@ -102,12 +103,37 @@ fn flatten<'a>(value: &'a Value, out: &mut Vec<&'a Value>) {
     }
 }
 
-/// An Open Inference Protocol request: one `[N, F]` input (a matrix of features) or one `[N]`/`[N, 1]` input
-/// per column, named as the model's columns.
-pub fn oip_dataset(request: &Value, predictor: &Predictor) -> Result<Dataset, RequestError> {
+/// An Open Inference Protocol request body, read straight into typed fields (fields the protocol allows but
+/// Steward does not use, such as `parameters` and `outputs`, are skipped).
+#[derive(Deserialize)]
+pub struct InferRequest {
+    #[serde(default)]
+    pub id: Option<Value>,
+    #[serde(default)]
+    inputs: Option<Vec<InferInput>>,
+}
+
+#[derive(Deserialize)]
+struct InferInput {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    shape: Option<Vec<Value>>,
+    #[serde(default)]
+    datatype: Option<String>,
+    #[serde(default)]
+    data: Option<Value>,
+}
+
+/// One `[N, F]` input (a matrix of features) or one `[N]`/`[N, 1]` input per column, named as the model's
+/// columns.
+pub fn oip_dataset(
+    request: &InferRequest,
+    columns: Option<&[String]>,
+) -> Result<Dataset, RequestError> {
     let inputs = request
-        .get("inputs")
-        .and_then(Value::as_array)
+        .inputs
+        .as_deref()
         .filter(|i| !i.is_empty())
         .ok_or_else(|| {
             bad("the request needs \"inputs\": [{\"name\", \"shape\", \"datatype\", \"data\"}]")
@@ -115,12 +141,12 @@ pub fn oip_dataset(request: &Value, predictor: &Predictor) -> Result<Dataset, Re
     let mut parsed = Vec::with_capacity(inputs.len());
     for input in inputs {
         let name = input
-            .get("name")
-            .and_then(Value::as_str)
+            .name
+            .as_deref()
             .ok_or_else(|| bad("every input needs a name"))?;
         let shape: Vec<usize> = input
-            .get("shape")
-            .and_then(Value::as_array)
+            .shape
+            .as_deref()
             .ok_or_else(|| bad(format!("input '{name}' needs a shape")))?
             .iter()
             .map(|d| {
@@ -129,10 +155,7 @@ pub fn oip_dataset(request: &Value, predictor: &Predictor) -> Result<Dataset, Re
                     .ok_or_else(|| bad(format!("input '{name}': shape {d} is not a size")))
             })
             .collect::<Result<_, _>>()?;
-        let datatype = input
-            .get("datatype")
-            .and_then(Value::as_str)
-            .unwrap_or("FP32");
+        let datatype = input.datatype.as_deref().unwrap_or("FP32");
         if !matches!(
             datatype,
             "FP32"
@@ -151,7 +174,8 @@ pub fn oip_dataset(request: &Value, predictor: &Predictor) -> Result<Dataset, Re
         let mut data = Vec::new();
         flatten(
             input
-                .get("data")
+                .data
+                .as_ref()
                 .ok_or_else(|| bad(format!("input '{name}' has no data")))?,
             &mut data,
         );
@@ -171,25 +195,22 @@ pub fn oip_dataset(request: &Value, predictor: &Predictor) -> Result<Dataset, Re
                 "input '{name}' is {datatype} but holds non-numbers"
             )));
         }
-        parsed.push((name.to_string(), shape, data));
+        parsed.push((name, shape, data));
     }
     if let [(_, shape, data)] = parsed.as_slice()
         && shape.len() == 2
-        && (shape[1] > 1 || predictor.input_columns().is_none_or(|c| c.len() == 1))
+        && (shape[1] > 1 || columns.is_none_or(|c| c.len() == 1))
     {
         let (rows, width) = (shape[0], shape[1]);
-        let names = positional_names(predictor, width)?;
-        let matrix: Vec<Value> = (0..rows)
-            .map(|r| {
-                Value::Array(
-                    data[r * width..(r + 1) * width]
-                        .iter()
-                        .map(|v| (*v).clone())
-                        .collect(),
-                )
-            })
-            .collect();
-        return from_rows(names, &matrix);
+        let names = positional_names(columns, width)?;
+        let mut matrix = Vec::with_capacity(width);
+        let mut values = Vec::with_capacity(rows);
+        for (j, name) in names.into_iter().enumerate() {
+            values.clear();
+            values.extend((0..rows).map(|r| data[r * width + j]));
+            matrix.push(column(name, &values)?);
+        }
+        return Dataset::from_columns(matrix).map_err(|e| bad(e.to_string()));
     }
     let mut columns = Vec::with_capacity(parsed.len());
     for (name, shape, data) in parsed {
@@ -198,14 +219,14 @@ pub fn oip_dataset(request: &Value, predictor: &Predictor) -> Result<Dataset, Re
                 "input '{name}' has shape {shape:?}; give one [N, F] matrix or one [N] input per column"
             )));
         }
-        columns.push(column(name, &data)?);
+        columns.push(column(name.to_string(), &data)?);
     }
     Dataset::from_columns(columns).map_err(|e| bad(e.to_string()))
 }
 
 /// MLflow's scoring formats: `dataframe_split`, `dataframe_records`, `instances` and `inputs` (rows as lists or
 /// records, or `{column: [values]}`).
-pub fn mlflow_dataset(body: &Value, predictor: &Predictor) -> Result<Dataset, RequestError> {
+pub fn mlflow_dataset(body: &Value, columns: Option<&[String]>) -> Result<Dataset, RequestError> {
     if let Some(split) = body.get("dataframe_split") {
         let data = split
             .get("data")
@@ -221,7 +242,7 @@ pub fn mlflow_dataset(body: &Value, predictor: &Predictor) -> Result<Dataset, Re
                 })
                 .collect::<Result<_, _>>()?,
             None => positional_names(
-                predictor,
+                columns,
                 data.first().and_then(Value::as_array).map_or(0, Vec::len),
             )?,
         };
@@ -240,7 +261,7 @@ pub fn mlflow_dataset(body: &Value, predictor: &Predictor) -> Result<Dataset, Re
         Value::Array(items) if items.first().is_some_and(Value::is_object) => from_records(items),
         Value::Array(items) => {
             let width = items.first().and_then(Value::as_array).map_or(0, Vec::len);
-            from_rows(positional_names(predictor, width)?, items)
+            from_rows(positional_names(columns, width)?, items)
         }
         Value::Object(map) => {
             let mut columns = Vec::with_capacity(map.len());
@@ -266,31 +287,87 @@ pub fn csv_dataset(body: &[u8]) -> Result<Dataset, RequestError> {
 }
 
 /// The Open Inference Protocol answer: `label` (BYTES) and `probabilities` (FP64, `[N, classes]`) for
-/// classifiers, `prediction` (FP64) for regressors.
-pub fn oip_response(outcome: &PredictOutcome, version: &ModelVersion) -> Value {
-    let mut outputs = Vec::new();
+/// classifiers, `prediction` (FP64) for regressors. Serialized straight from the outcome (no JSON tree).
+#[derive(Serialize)]
+pub struct OipResponse<'a> {
+    model_name: &'a str,
+    model_version: String,
+    outputs: Vec<OipOutput<'a>>,
+    id: Value,
+}
+
+#[derive(Serialize)]
+struct OipOutput<'a> {
+    name: &'static str,
+    datatype: &'static str,
+    shape: Vec<usize>,
+    data: OutputData<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parameters: Option<ClassNames<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum OutputData<'a> {
+    Labels(&'a [String]),
+    Numbers(&'a [f64]),
+    Rows(FlatRows<'a>),
+}
+
+/// `[[p, ...], ...]` written as one flat list, as the protocol wants tensors.
+struct FlatRows<'a>(&'a [Vec<f64>]);
+
+impl Serialize for FlatRows<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().flatten())
+    }
+}
+
+#[derive(Serialize)]
+struct ClassNames<'a> {
+    classes: &'a [String],
+}
+
+pub fn oip_response<'a>(
+    outcome: &'a PredictOutcome,
+    version: &'a ModelVersion,
+    id: Value,
+) -> OipResponse<'a> {
+    let mut outputs = Vec::with_capacity(2);
     if let Some(labels) = &outcome.labels {
-        outputs.push(
-            json!({"name": "label", "datatype": "BYTES", "shape": [labels.len()], "data": labels}),
-        );
+        outputs.push(OipOutput {
+            name: "label",
+            datatype: "BYTES",
+            shape: vec![labels.len()],
+            data: OutputData::Labels(labels),
+            parameters: None,
+        });
     }
     if let Some(probabilities) = &outcome.probabilities {
-        let flat: Vec<f64> = probabilities.iter().flatten().copied().collect();
-        outputs.push(json!({
-            "name": "probabilities",
-            "datatype": "FP64",
-            "shape": [probabilities.len(), outcome.classes.len()],
-            "data": flat,
-            "parameters": {"classes": outcome.classes},
-        }));
+        outputs.push(OipOutput {
+            name: "probabilities",
+            datatype: "FP64",
+            shape: vec![probabilities.len(), outcome.classes.len()],
+            data: OutputData::Rows(FlatRows(probabilities)),
+            parameters: Some(ClassNames {
+                classes: &outcome.classes,
+            }),
+        });
     }
     if let Some(values) = &outcome.values {
         let width = values.len().checked_div(outcome.rows).unwrap_or(1);
-        outputs.push(json!({"name": "prediction", "datatype": "FP64", "shape": [outcome.rows, width], "data": values}));
+        outputs.push(OipOutput {
+            name: "prediction",
+            datatype: "FP64",
+            shape: vec![outcome.rows, width],
+            data: OutputData::Numbers(values),
+            parameters: None,
+        });
     }
-    json!({
-        "model_name": version.model,
-        "model_version": version.version.to_string(),
-        "outputs": outputs,
-    })
+    OipResponse {
+        model_name: &version.model,
+        model_version: version.version.to_string(),
+        outputs,
+        id,
+    }
 }
