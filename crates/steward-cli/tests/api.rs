@@ -130,6 +130,17 @@ fn the_api_writes_what_the_cli_writes() {
         .unwrap();
     assert!(accuracy > 0.9, "{accuracy}");
 
+    // Validate data against the training data of a version.
+    let validation = server.request(
+        "POST",
+        "/api/v1/validate?against=iris/1",
+        &[("content-type", "text/csv")],
+        &csv,
+    );
+    assert_eq!(validation.status, 200, "{}", String::from_utf8_lossy(&validation.body));
+    assert_eq!(validation.json()["rows"], 150);
+    assert!(validation.json()["report"].is_object());
+
     // Deploy through the API; the same server routes it at once.
     let alias = server.json(
         "PUT",

@@ -35,6 +35,7 @@ pub fn routes() -> axum::Router<Arc<AppState>> {
     axum::Router::new()
         .route("/api/v1/train", post(train))
         .route("/api/v1/evaluate", post(evaluate).layer(upload_limit()))
+        .route("/api/v1/validate", post(validate).layer(upload_limit()))
         .route("/api/v1/deployments", get(list_deployments))
         .route(
             "/api/v1/deployments/{name}",
@@ -380,6 +381,33 @@ async fn evaluate(
         let upload = Upload::save(&bytes, "data.csv").await?;
         s.steward
             .evaluate(&version, upload.path(), q.target.as_deref())
+            .await
+    }
+    .await;
+    ok_json(result)
+}
+
+#[derive(Deserialize)]
+struct ValidateQuery {
+    /// DATASET[/VERSION], MODEL@ALIAS or MODEL/VERSION.
+    against: Option<String>,
+    target: Option<String>,
+}
+
+/// The body is a CSV file; the answer is the quality report (the caller decides what severity fails).
+async fn validate(
+    State(s): State<Arc<AppState>>,
+    Query(q): Query<ValidateQuery>,
+    bytes: Bytes,
+) -> Response {
+    let result: Result<_, ServiceError> = async {
+        let upload = Upload::save(&bytes, "data.csv").await?;
+        let roles = RoleOverrides {
+            target: q.target.clone(),
+            ..Default::default()
+        };
+        s.steward
+            .validate(upload.path(), q.against.as_deref(), &roles)
             .await
     }
     .await;
