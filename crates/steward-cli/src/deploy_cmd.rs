@@ -277,7 +277,7 @@ fn predictions_table(items: &[PredictionRecord]) -> comfy_table::Table {
         "answer",
     ]);
     for record in items {
-        let p = &record.prediction;
+        let p = record;
         let mut answer = p.outputs["predictions"].to_string();
         if answer.len() > 40 {
             answer.truncate(answer.floor_char_boundary(37));

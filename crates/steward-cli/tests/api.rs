@@ -137,7 +137,12 @@ fn the_api_writes_what_the_cli_writes() {
         &[("content-type", "text/csv")],
         &csv,
     );
-    assert_eq!(validation.status, 200, "{}", String::from_utf8_lossy(&validation.body));
+    assert_eq!(
+        validation.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&validation.body)
+    );
     assert_eq!(validation.json()["rows"], 150);
     assert!(validation.json()["report"].is_object());
 

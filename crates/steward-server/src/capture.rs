@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde::ser::SerializeMap;
 use steward_ml::dataset::{ColumnData, Dataset};
 use steward_service::predict::PredictOutcome;
 use steward_store::{NewPrediction, PredictionRole, Store, now_millis};
@@ -16,6 +17,9 @@ use tokio::sync::mpsc;
 pub const DEFAULT_QUEUE: usize = 50_000;
 /// The writer stores at most this many records per transaction.
 const WRITE_BATCH: usize = 2_048;
+/// After the first record of a batch arrives, the writer waits this long for more: a commit rewrites the
+/// pages it touches, so many small transactions cost far more than a few large ones.
+const LINGER: Duration = Duration::from_millis(20);
 
 /// One answered request, as it leaves the request path. Turning it into JSON happens on the writer task.
 pub struct Captured {
@@ -92,6 +96,14 @@ async fn write_loop(
 ) {
     let mut batch = Vec::with_capacity(WRITE_BATCH);
     while receiver.recv_many(&mut batch, WRITE_BATCH).await > 0 {
+        let deadline = tokio::time::Instant::now() + LINGER;
+        while batch.len() < WRITE_BATCH {
+            let room = WRITE_BATCH - batch.len();
+            match tokio::time::timeout_at(deadline, receiver.recv_many(&mut batch, room)).await {
+                Ok(n) if n > 0 => {}
+                _ => break,
+            }
+        }
         let records: Vec<NewPrediction> = batch.drain(..).map(to_record).collect();
         let n = records.len() as u64;
         match store.record_predictions(&records).await {
@@ -123,35 +135,48 @@ fn to_record(captured: Captured) -> NewPrediction {
         version: outcome.version,
         role,
         rows: outcome.rows as i64,
-        inputs: columnar(&inputs),
-        outputs: outputs(&outcome),
+        inputs: json_text(&Columnar(&inputs)),
+        outputs: json_text(&Outputs(&outcome)),
         latency_micros: latency.as_micros() as i64,
     }
 }
 
-/// `{"column": [value per row]}` in the request's column order; NaN becomes null.
-pub fn columnar(data: &Dataset) -> Value {
-    let mut columns = Map::with_capacity(data.columns.len());
-    for column in &data.columns {
-        let values = match &column.data {
-            ColumnData::Numeric(values) => values.iter().map(|&v| json!(v)).collect(),
-            ColumnData::Text(values) => values.iter().map(|v| json!(v)).collect(),
-        };
-        columns.insert(column.name.clone(), Value::Array(values));
-    }
-    Value::Object(columns)
+fn json_text(value: &impl Serialize) -> String {
+    // Serializing plain numbers, strings and lists cannot fail.
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_string())
 }
 
-pub fn outputs(outcome: &PredictOutcome) -> Value {
-    let predictions = match (&outcome.labels, &outcome.values) {
-        (Some(labels), _) => json!(labels),
-        (None, Some(values)) => json!(values),
-        _ => json!([]),
-    };
-    let mut out = json!({ "predictions": predictions });
-    if let Some(probabilities) = &outcome.probabilities {
-        out["probabilities"] = json!(probabilities);
-        out["classes"] = json!(outcome.classes);
+/// `{"column": [value per row]}` in the request's column order; NaN becomes null.
+pub struct Columnar<'a>(pub &'a Dataset);
+
+impl Serialize for Columnar<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.columns.len()))?;
+        for column in &self.0.columns {
+            match &column.data {
+                ColumnData::Numeric(values) => map.serialize_entry(&column.name, values)?,
+                ColumnData::Text(values) => map.serialize_entry(&column.name, values)?,
+            }
+        }
+        map.end()
     }
-    out
+}
+
+/// `{"predictions": [...], "probabilities": [[...], ...]}` (class order: the version's signature).
+pub struct Outputs<'a>(pub &'a PredictOutcome);
+
+impl Serialize for Outputs<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let outcome = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        match (&outcome.labels, &outcome.values) {
+            (Some(labels), _) => map.serialize_entry("predictions", labels)?,
+            (None, Some(values)) => map.serialize_entry("predictions", values)?,
+            _ => map.serialize_entry("predictions", &[] as &[f64])?,
+        }
+        if let Some(probabilities) = &outcome.probabilities {
+            map.serialize_entry("probabilities", probabilities)?;
+        }
+        map.end()
+    }
 }

@@ -3,7 +3,7 @@
 //! `cargo bench -p steward-service --bench registry` (scripts/bench.sh runs it and the MLflow reference).
 //! PostgreSQL is measured when `STEWARD_BENCH_POSTGRES_URL` (or `STEWARD_TEST_POSTGRES_URL`) is set.
 //! Sizes can be reduced for a quick look: `STEWARD_BENCH_SCALE=0.1`; parts chosen with
-//! `STEWARD_BENCH_ONLY=register,metrics,search` and backends with `STEWARD_BENCH_BACKENDS=sqlite,postgres`.
+//! `STEWARD_BENCH_ONLY=register,metrics,search,capture` and backends with `STEWARD_BENCH_BACKENDS=sqlite,postgres`.
 //!
 //! Measures:
 //! 1. register N versions through the service (artifact package written and fsynced + metadata transaction);
@@ -12,12 +12,16 @@
 //!    reference: the same rows inserted into one bare table with the same index, one transaction per batch.
 //! 3. search 100,000 runs with a metric filter (`metrics.accuracy > x`, first page of 100 with details);
 //!    reference: the same search asking for a page of one run (the cost of finding, without the page).
+//! 4. capture 200,000 predictions in batches of 2,048 (`record_predictions`, what the server's capture writer
+//!    calls); reference: the same rows into one bare table without indexes, one transaction per batch.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use steward_service::{Config, RegisterRequest, Steward};
-use steward_store::{Filter, Metric, NewRun, PageRequest, Store, Tags};
+use steward_store::{
+    Filter, Metric, NewPrediction, NewRun, PageRequest, PredictionRole, Store, Tags,
+};
 
 fn scale() -> f64 {
     std::env::var("STEWARD_BENCH_SCALE")
@@ -108,6 +112,71 @@ impl Raw {
                     .await
                     .unwrap();
                     tx.commit().await.unwrap();
+                }
+                start.elapsed()
+            }
+        }
+    }
+
+    /// Inserts the predictions' columns, one transaction per batch, into one table without indexes.
+    async fn prediction_batches(&self, batches: &[Vec<NewPrediction>]) -> Duration {
+        match self {
+            Raw::Sqlite(path) => {
+                let (path, batches) = (path.clone(), batches.to_vec());
+                tokio::task::spawn_blocking(move || {
+                    let mut conn = rusqlite::Connection::open(&path).unwrap();
+                    conn.execute_batch(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+                         CREATE TABLE predictions (request_id TEXT, at INTEGER, deployment TEXT, model TEXT,
+                             version INTEGER, role TEXT, n_rows INTEGER, inputs TEXT, outputs TEXT, latency INTEGER)",
+                    )
+                    .unwrap();
+                    let start = Instant::now();
+                    for batch in &batches {
+                        let tx = conn.transaction().unwrap();
+                        {
+                            let mut insert = tx
+                                .prepare_cached("INSERT INTO predictions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
+                                .unwrap();
+                            for p in batch {
+                                insert
+                                    .execute(rusqlite::params![
+                                        p.request_id, p.at, p.deployment, p.model, p.version,
+                                        p.role.as_str(), p.rows, p.inputs, p.outputs, p.latency_micros
+                                    ])
+                                    .unwrap();
+                            }
+                        }
+                        tx.commit().unwrap();
+                    }
+                    start.elapsed()
+                })
+                .await
+                .unwrap()
+            }
+            Raw::Postgres(uri) => {
+                let client = pg_connect(uri).await;
+                client
+                    .batch_execute(
+                        "CREATE TABLE predictions (request_id TEXT, at BIGINT, deployment TEXT, model TEXT,
+                             version BIGINT, role TEXT, n_rows BIGINT, inputs TEXT, outputs TEXT, latency BIGINT)",
+                    )
+                    .await
+                    .unwrap();
+                let start = Instant::now();
+                for batch in batches {
+                    let ids: Vec<&str> = batch.iter().map(|p| p.request_id.as_str()).collect();
+                    let inputs: Vec<&str> = batch.iter().map(|p| p.inputs.as_str()).collect();
+                    let outputs: Vec<&str> = batch.iter().map(|p| p.outputs.as_str()).collect();
+                    let numbers: Vec<i64> = batch.iter().map(|p| p.version).collect();
+                    client
+                        .execute(
+                            "INSERT INTO predictions (request_id, at, model, version, role, n_rows, inputs, outputs, latency)
+                             SELECT r, 0, 'iris', v, 'primary', 1, i, o, 0 FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[]) AS t (r, v, i, o)",
+                            &[&ids, &numbers, &inputs, &outputs],
+                        )
+                        .await
+                        .unwrap();
                 }
                 start.elapsed()
             }
@@ -305,6 +374,47 @@ async fn bench_metrics(backend: &'static str, store: &Arc<dyn Store>, raw: &Raw)
     }
 }
 
+async fn bench_capture(backend: &'static str, store: &Arc<dyn Store>, raw: &Raw) -> Measure {
+    let total = scaled(200_000);
+    let records: Vec<NewPrediction> = (0..total)
+        .map(|i| NewPrediction {
+            request_id: format!("3f2a9c0d41e7b8aa{i:016x}"),
+            at: 1_800_000_000_000 + i as i64,
+            deployment: Some("iris".into()),
+            model: "iris".into(),
+            version: 1 + (i % 2) as i64,
+            role: PredictionRole::Primary,
+            rows: 1,
+            inputs: format!(
+                r#"{{"sepal_length_cm":[5.{}],"sepal_width_cm":[3.0],"petal_length_cm":[5.1],"petal_width_cm":[1.8]}}"#,
+                i % 10
+            ),
+            outputs: r#"{"predictions":["virginica"],"probabilities":[[0.0,0.06,0.94]]}"#.into(),
+            latency_micros: 80,
+        })
+        .collect();
+    let batches: Vec<Vec<NewPrediction>> = records.chunks(2048).map(<[_]>::to_vec).collect();
+    let start = Instant::now();
+    for batch in &batches {
+        store.record_predictions(batch).await.unwrap();
+    }
+    let elapsed = start.elapsed();
+    let reference = raw.prediction_batches(&batches).await;
+    let steward_rate = per_second(total, elapsed);
+    let reference_rate = per_second(total, reference);
+    Measure {
+        backend,
+        what: format!("capture {total} predictions in batches of 2,048"),
+        steward: format!(
+            "{steward_rate:.0} records/s ({:.1} µs each)",
+            elapsed.as_secs_f64() * 1e6 / total as f64
+        ),
+        reference: format!("{reference_rate:.0} rows/s bare batch insert, no index"),
+        ratio: steward_rate / reference_rate,
+        target: "-".into(),
+    }
+}
+
 fn steward_audit() -> steward_store::Audit {
     steward_store::Audit::new("bench")
 }
@@ -430,6 +540,10 @@ async fn bench_backend(
     if wanted("STEWARD_BENCH_ONLY", "metrics") {
         measures.push(bench_metrics(backend, &steward.store, &raw).await);
         eprintln!("{backend}: metrics done");
+    }
+    if wanted("STEWARD_BENCH_ONLY", "capture") {
+        measures.push(bench_capture(backend, &steward.store, &raw).await);
+        eprintln!("{backend}: capture done");
     }
     if !wanted("STEWARD_BENCH_ONLY", "search") {
         return measures;

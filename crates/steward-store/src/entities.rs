@@ -248,7 +248,8 @@ impl PredictionRole {
     }
 }
 
-/// One captured prediction request: what came in, what the model answered, how long it took.
+/// One captured prediction request as it is written: what came in, what the model answered, how long it took.
+/// `inputs` and `outputs` are JSON text, made once by the writer (capture is a hot path: no JSON tree, no copy).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewPrediction {
     pub request_id: String,
@@ -258,18 +259,28 @@ pub struct NewPrediction {
     pub version: i64,
     pub role: PredictionRole,
     pub rows: i64,
-    /// Columnar: `{"column": [value per row]}`.
-    pub inputs: serde_json::Value,
-    /// `{"predictions": [...]}`, plus `probabilities` and `classes` for classifiers.
-    pub outputs: serde_json::Value,
+    /// Columnar JSON: `{"column": [value per row]}`.
+    pub inputs: String,
+    /// JSON: `{"predictions": [...]}`, plus `probabilities` (one row per input row, in the order of the
+    /// version's class labels) for classifiers.
+    pub outputs: String,
     pub latency_micros: i64,
 }
 
+/// A captured prediction as it is read back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PredictionRecord {
     pub id: i64,
-    #[serde(flatten)]
-    pub prediction: NewPrediction,
+    pub request_id: String,
+    pub at: Millis,
+    pub deployment: Option<String>,
+    pub model: String,
+    pub version: i64,
+    pub role: PredictionRole,
+    pub rows: i64,
+    pub inputs: serde_json::Value,
+    pub outputs: serde_json::Value,
+    pub latency_micros: i64,
 }
 
 /// Which captured predictions to list; unset fields match everything.

@@ -520,19 +520,17 @@ fn prediction_from_row(row: &Row) -> StoreResult<PredictionRecord> {
     let role: String = row.try_get(6)?;
     Ok(PredictionRecord {
         id: row.try_get(0)?,
-        prediction: NewPrediction {
-            request_id: row.try_get(1)?,
-            at: row.try_get(2)?,
-            deployment: row.try_get(3)?,
-            model: row.try_get(4)?,
-            version: row.try_get(5)?,
-            role: PredictionRole::parse(&role)
-                .ok_or_else(|| StoreError::Corrupt(format!("prediction role '{role}'")))?,
-            rows: row.try_get(7)?,
-            inputs: row.try_get(8)?,
-            outputs: row.try_get(9)?,
-            latency_micros: row.try_get(10)?,
-        },
+        request_id: row.try_get(1)?,
+        at: row.try_get(2)?,
+        deployment: row.try_get(3)?,
+        model: row.try_get(4)?,
+        version: row.try_get(5)?,
+        role: PredictionRole::parse(&role)
+            .ok_or_else(|| StoreError::Corrupt(format!("prediction role '{role}'")))?,
+        rows: row.try_get(7)?,
+        inputs: row.try_get(8)?,
+        outputs: row.try_get(9)?,
+        latency_micros: row.try_get(10)?,
     })
 }
 
@@ -1754,16 +1752,18 @@ impl PredictionStore for PostgresStore {
         let versions: Vec<i64> = predictions.iter().map(|p| p.version).collect();
         let roles: Vec<&str> = predictions.iter().map(|p| p.role.as_str()).collect();
         let rows: Vec<i64> = predictions.iter().map(|p| p.rows).collect();
-        let inputs: Vec<&serde_json::Value> = predictions.iter().map(|p| &p.inputs).collect();
-        let outputs: Vec<&serde_json::Value> = predictions.iter().map(|p| &p.outputs).collect();
+        let inputs: Vec<&str> = predictions.iter().map(|p| p.inputs.as_str()).collect();
+        let outputs: Vec<&str> = predictions.iter().map(|p| p.outputs.as_str()).collect();
         let latencies: Vec<i64> = predictions.iter().map(|p| p.latency_micros).collect();
         let client = self.client().await?;
         client
             .execute(
                 "INSERT INTO predictions (request_id, at, deployment, model, version, role, n_rows, inputs,
                      outputs, latency_micros)
-                 SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[],
-                     $6::text[], $7::bigint[], $8::json[], $9::json[], $10::bigint[])",
+                 SELECT r, a, d, m, v, ro, n, i::json, o::json, l
+                 FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[],
+                     $6::text[], $7::bigint[], $8::text[], $9::text[], $10::bigint[])
+                     AS t (r, a, d, m, v, ro, n, i, o, l)",
                 &[
                     &request_ids,
                     &ats,

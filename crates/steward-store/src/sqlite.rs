@@ -569,18 +569,16 @@ fn prediction_from_row(
     Ok((
         PredictionRecord {
             id: row.get(0)?,
-            prediction: NewPrediction {
-                request_id: row.get(1)?,
-                at: row.get(2)?,
-                deployment: row.get(3)?,
-                model: row.get(4)?,
-                version: row.get(5)?,
-                role: PredictionRole::Primary,
-                rows: row.get(7)?,
-                inputs: serde_json::Value::Null,
-                outputs: serde_json::Value::Null,
-                latency_micros: row.get(10)?,
-            },
+            request_id: row.get(1)?,
+            at: row.get(2)?,
+            deployment: row.get(3)?,
+            model: row.get(4)?,
+            version: row.get(5)?,
+            role: PredictionRole::Primary,
+            rows: row.get(7)?,
+            inputs: serde_json::Value::Null,
+            outputs: serde_json::Value::Null,
+            latency_micros: row.get(10)?,
         },
         texts,
     ))
@@ -589,10 +587,10 @@ fn prediction_from_row(
 fn finish_prediction(
     (mut record, [role, inputs, outputs]): (PredictionRecord, [String; 3]),
 ) -> StoreResult<PredictionRecord> {
-    record.prediction.role = PredictionRole::parse(&role)
+    record.role = PredictionRole::parse(&role)
         .ok_or_else(|| StoreError::Corrupt(format!("prediction role '{role}'")))?;
-    record.prediction.inputs = from_json(&inputs)?;
-    record.prediction.outputs = from_json(&outputs)?;
+    record.inputs = from_json(&inputs)?;
+    record.outputs = from_json(&outputs)?;
     Ok(record)
 }
 
@@ -1789,17 +1787,15 @@ impl PredictionStore for SqliteStore {
         if predictions.is_empty() {
             return Ok(());
         }
-        let rows = predictions
-            .iter()
-            .map(|p| Ok((p.clone(), json_text(&p.inputs)?, json_text(&p.outputs)?)))
-            .collect::<StoreResult<Vec<_>>>()?;
+        // The blocking pool needs owned data; the batch is copied there once.
+        let rows = predictions.to_vec();
         self.write(move |tx| {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO predictions (request_id, at, deployment, model, version, role, n_rows, inputs,
                      outputs, latency_micros)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?;
-            for (p, inputs, outputs) in &rows {
+            for p in &rows {
                 insert.execute(params![
                     p.request_id,
                     p.at,
@@ -1808,8 +1804,8 @@ impl PredictionStore for SqliteStore {
                     p.version,
                     p.role.as_str(),
                     p.rows,
-                    inputs,
-                    outputs,
+                    p.inputs,
+                    p.outputs,
                     p.latency_micros,
                 ])?;
             }

@@ -1279,25 +1279,24 @@ async fn predictions_are_recorded_in_batches_and_listed_newest_first(f: Fixture)
     let store = f.store;
     let prediction = |i: i64| {
         NewPrediction {
-        request_id: format!("req-{i}"),
-        at: 1_700_000_000_000 + i,
-        deployment: (i % 2 == 0).then(|| "iris".to_string()),
-        model: "iris".to_string(),
-        version: 1 + i % 3,
-        role: match i % 3 {
-            0 => PredictionRole::Primary,
-            1 => PredictionRole::Canary,
-            _ => PredictionRole::Shadow,
-        },
-        rows: 2,
-        // Column order is meaningful (one-matrix models take columns in order), so it must survive.
-        inputs: serde_json::from_str(&format!(
-            r#"{{"sepal_width": [3.5, {i}], "petal_length": [1.4, null], "colour": ["red", "blue"]}}"#
-        ))
-        .unwrap(),
-        outputs: serde_json::json!({"predictions": ["setosa", "virginica"]}),
-        latency_micros: 100 + i,
-    }
+            request_id: format!("req-{i}"),
+            at: 1_700_000_000_000 + i,
+            deployment: (i % 2 == 0).then(|| "iris".to_string()),
+            model: "iris".to_string(),
+            version: 1 + i % 3,
+            role: match i % 3 {
+                0 => PredictionRole::Primary,
+                1 => PredictionRole::Canary,
+                _ => PredictionRole::Shadow,
+            },
+            rows: 2,
+            // Column order is meaningful (one-matrix models take columns in order), so it must survive.
+            inputs: format!(
+                r#"{{"sepal_width": [3.5, {i}], "petal_length": [1.4, null], "colour": ["red", "blue"]}}"#
+            ),
+            outputs: r#"{"predictions": ["setosa", "virginica"]}"#.to_string(),
+            latency_micros: 100 + i,
+        }
     };
     let batch: Vec<NewPrediction> = (0..250).map(prediction).collect();
     store.record_predictions(&batch[..200]).await.unwrap();
@@ -1324,17 +1323,39 @@ async fn predictions_are_recorded_in_batches_and_listed_newest_first(f: Fixture)
         }
     }
     assert_eq!(seen.len(), 250);
-    let newest_first: Vec<NewPrediction> = seen.iter().map(|r| r.prediction.clone()).collect();
-    let expected: Vec<NewPrediction> = batch.iter().rev().cloned().collect();
-    assert_eq!(newest_first, expected);
+    let same = |record: &PredictionRecord, written: &NewPrediction| {
+        assert_eq!(
+            (
+                &record.request_id,
+                record.at,
+                &record.deployment,
+                &record.model,
+                record.version,
+                record.role,
+                record.rows,
+                record.latency_micros
+            ),
+            (
+                &written.request_id,
+                written.at,
+                &written.deployment,
+                &written.model,
+                written.version,
+                written.role,
+                written.rows,
+                written.latency_micros
+            )
+        );
+        let inputs: serde_json::Value = serde_json::from_str(&written.inputs).unwrap();
+        let outputs: serde_json::Value = serde_json::from_str(&written.outputs).unwrap();
+        assert_eq!(record.inputs, inputs);
+        assert_eq!(record.outputs, outputs);
+    };
+    for (record, written) in seen.iter().zip(batch.iter().rev()) {
+        same(record, written);
+    }
     assert!(seen.windows(2).all(|w| w[0].id > w[1].id));
-    let columns: Vec<&String> = seen[0]
-        .prediction
-        .inputs
-        .as_object()
-        .unwrap()
-        .keys()
-        .collect();
+    let columns: Vec<&String> = seen[0].inputs.as_object().unwrap().keys().collect();
     assert_eq!(columns, ["sepal_width", "petal_length", "colour"]);
 
     let shadows = store
@@ -1357,7 +1378,7 @@ async fn predictions_are_recorded_in_batches_and_listed_newest_first(f: Fixture)
         shadows
             .items
             .iter()
-            .all(|r| r.prediction.role == PredictionRole::Shadow)
+            .all(|r| r.role == PredictionRole::Shadow)
     );
     let one = store
         .list_predictions(
@@ -1372,7 +1393,7 @@ async fn predictions_are_recorded_in_batches_and_listed_newest_first(f: Fixture)
         .await
         .unwrap();
     assert_eq!(one.items.len(), 1);
-    assert_eq!(one.items[0].prediction, batch[42]);
+    same(&one.items[0], &batch[42]);
     // Traffic is not a registry change: no events.
     assert!(store.events_after(0, 10).await.unwrap().is_empty());
 }

@@ -17,7 +17,9 @@ CREATE INDEX deployments_by_model ON deployments (model_id);
 
 -- Captured traffic. No foreign key to models: records are history and outlive the model they name.
 CREATE TABLE predictions (
-    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    -- A plain rowid (no AUTOINCREMENT): ids only grow while rows exist, which is all paging needs, and it
+    -- saves a sqlite_sequence update per captured row.
+    id             INTEGER PRIMARY KEY,
     request_id     TEXT NOT NULL,
     at             INTEGER NOT NULL,
     deployment     TEXT,
