@@ -45,9 +45,9 @@ pub struct Signature {
 /// What a batch prediction returns.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Prediction {
-    /// Predicted class labels (classifiers).
+    /// Predicted class labels (classifiers), as the graph types them.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub labels: Option<Vec<String>>,
+    pub labels: Option<PredictedLabels>,
     /// Class probabilities, `rows × classes.len()` row-major (classifiers with probabilities).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub probabilities: Option<Vec<f32>>,
@@ -55,6 +55,42 @@ pub struct Prediction {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub values: Option<Vec<f32>>,
     pub n_targets: usize,
+}
+
+/// Class labels as the graph outputs them: integers stay integers (no text made per row unless asked).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum PredictedLabels {
+    Int(Vec<i64>),
+    Str(Vec<String>),
+}
+
+impl PredictedLabels {
+    pub fn len(&self) -> usize {
+        match self {
+            PredictedLabels::Int(v) => v.len(),
+            PredictedLabels::Str(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The label of row `i` as text (what the signature's class names hold).
+    pub fn text(&self, i: usize) -> String {
+        match self {
+            PredictedLabels::Int(v) => v[i].to_string(),
+            PredictedLabels::Str(v) => v[i].clone(),
+        }
+    }
+
+    pub fn into_strings(self) -> Vec<String> {
+        match self {
+            PredictedLabels::Int(v) => v.iter().map(ToString::to_string).collect(),
+            PredictedLabels::Str(v) => v,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -205,12 +241,12 @@ impl Model {
                 Value::ZipMap { values, .. } => prediction.probabilities = Some(values),
                 Value::Tensor(t) => match t.data {
                     Data::Str(labels) if prediction.labels.is_none() => {
-                        prediction.labels = Some(labels)
+                        prediction.labels = Some(PredictedLabels::Str(labels))
                     }
                     Data::I64(labels)
                         if prediction.labels.is_none() && !self.signature.classes.is_empty() =>
                     {
-                        prediction.labels = Some(labels.iter().map(ToString::to_string).collect())
+                        prediction.labels = Some(PredictedLabels::Int(labels))
                     }
                     Data::F32(v)
                         if !self.signature.classes.is_empty()

@@ -307,7 +307,9 @@ pub(crate) fn predict_onnx(
         model: name,
         version,
         rows,
-        labels: prediction.labels,
+        labels: prediction
+            .labels
+            .map(steward_runtime::PredictedLabels::into_strings),
         values: prediction
             .values
             .map(|v| v.into_iter().map(f64::from).collect()),

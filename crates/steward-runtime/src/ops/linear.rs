@@ -1,5 +1,7 @@
 //! `ai.onnx.ml` LinearClassifier and LinearRegressor: one coefficient row per class or target.
 
+use rayon::prelude::*;
+
 use crate::attrs::Attributes;
 use crate::error::{RuntimeResult, invalid_input};
 use crate::onnx::NodeProto;
@@ -52,34 +54,58 @@ impl Weights {
         Ok(())
     }
 
-    /// Scores of one row: a float32 dot product per output (eight partial sums, which the compiler turns into
-    /// SIMD), plus the intercept.
+    /// Scores of one row: a float32 dot product per output, plus the intercept.
     fn scores(&self, row: &[f32], out: &mut [f64]) {
-        let n = self.n_features;
         for (k, o) in out.iter_mut().enumerate() {
-            let w = &self.coefficients_f32[k * n..(k + 1) * n];
-            let mut partial = [0.0f32; 8];
-            let mut w_chunks = w.chunks_exact(8);
-            let mut x_chunks = row.chunks_exact(8);
-            for (wc, xc) in (&mut w_chunks).zip(&mut x_chunks) {
-                for lane in 0..8 {
-                    partial[lane] += wc[lane] * xc[lane];
-                }
-            }
-            let mut total: f32 = partial.iter().sum();
-            for (wv, xv) in w_chunks.remainder().iter().zip(x_chunks.remainder()) {
-                total += wv * xv;
-            }
-            *o = self.intercepts[k] + f64::from(total);
+            *o = self.score_of(k, row);
         }
     }
+
+    /// The score of output `k`: eight partial sums, which the compiler turns into SIMD.
+    #[inline]
+    fn score_of(&self, k: usize, row: &[f32]) -> f64 {
+        let n = self.n_features;
+        let w = &self.coefficients_f32[k * n..(k + 1) * n];
+        let mut partial = [0.0f32; 8];
+        let mut w_chunks = w.chunks_exact(8);
+        let mut x_chunks = row.chunks_exact(8);
+        for (wc, xc) in (&mut w_chunks).zip(&mut x_chunks) {
+            for lane in 0..8 {
+                partial[lane] += wc[lane] * xc[lane];
+            }
+        }
+        let mut total: f32 = partial.iter().sum();
+        for (wv, xv) in w_chunks.remainder().iter().zip(x_chunks.remainder()) {
+            total += wv * xv;
+        }
+        self.intercepts[k] + f64::from(total)
+    }
+
+    /// Row 1 is row 0 negated, coefficients and intercept, exactly.
+    fn mirrored(&self) -> bool {
+        let n = self.n_features;
+        self.n_outputs == 2
+            && self.intercepts[1] == -self.intercepts[0]
+            && self.coefficients_f32[..n]
+                .iter()
+                .zip(&self.coefficients_f32[n..])
+                .all(|(a, b)| *b == -*a)
+    }
 }
+
+/// Batches of at least this many rows are scored on every core, in blocks of [`BLOCK`] rows. A row costs
+/// tens of nanoseconds, so smaller batches finish before the other threads would have woken up.
+const PARALLEL_ROWS: usize = 16_384;
+const BLOCK: usize = 4_096;
 
 #[derive(Debug, Clone)]
 pub struct LinearClassifier {
     weights: Weights,
     pub labels: Labels,
     post_transform: PostTransform,
+    /// Two rows where the second is exactly the first negated (skl2onnx's binary logistic regression): one
+    /// dot product gives both scores, `[-s, s]`, bit for bit.
+    mirrored: bool,
 }
 
 impl LinearClassifier {
@@ -100,6 +126,7 @@ impl LinearClassifier {
             )));
         }
         Ok(LinearClassifier {
+            mirrored: weights.mirrored(),
             weights,
             labels,
             post_transform: PostTransform::parse(&attrs)?,
@@ -119,42 +146,82 @@ impl LinearClassifier {
         // Binary with one coefficient row: ONNX Runtime writes two scores [-s, s] (after the transform: for
         // LOGISTIC [1 - p, p]), and the label is the positive one when s > 0.
         let out_width = if k == 1 { 2 } else { k };
-        let mut labels = Vec::with_capacity(n_rows);
-        let mut out = Vec::with_capacity(n_rows * out_width);
-        let mut scores = vec![0.0; k];
-        for row in x.chunks_exact(width.max(1)).take(n_rows) {
-            self.weights.scores(row, &mut scores);
-            if k == 1 {
-                let s = scores[0];
-                labels.push(usize::from(s > 0.0));
-                let pair = match self.post_transform {
-                    PostTransform::Logistic => {
-                        let p = 1.0 / (1.0 + (-s).exp());
-                        [1.0 - p, p]
-                    }
-                    PostTransform::None => [-s, s],
-                    other => {
-                        let mut pair = [-s, s];
-                        apply_post_transform(other, &mut pair);
-                        pair
-                    }
-                };
-                out.extend(pair.iter().map(|&v| v as f32));
-            } else {
-                let best = scores
-                    .iter()
-                    .enumerate()
-                    .fold(
-                        (0, f64::NEG_INFINITY),
-                        |b, (i, &s)| if s > b.1 { (i, s) } else { b },
-                    )
-                    .0;
-                labels.push(best);
-                apply_post_transform(self.post_transform, &mut scores);
-                out.extend(scores.iter().map(|&v| v as f32));
+        let mut labels = vec![0usize; n_rows];
+        let mut out = vec![0.0f32; n_rows * out_width];
+        let run_block = |rows: &[f32], labels: &mut [usize], out: &mut [f32]| {
+            let mut scores = vec![0.0; k];
+            for ((row, label), out) in rows
+                .chunks_exact(width.max(1))
+                .zip(labels.iter_mut())
+                .zip(out.chunks_exact_mut(out_width))
+            {
+                *label = self.row(row, &mut scores, out);
             }
+        };
+        if n_rows >= PARALLEL_ROWS {
+            x[..n_rows * width]
+                .par_chunks(BLOCK * width)
+                .zip(labels.par_chunks_mut(BLOCK))
+                .zip(out.par_chunks_mut(BLOCK * out_width))
+                .for_each(|((rows, labels), out)| run_block(rows, labels, out));
+        } else {
+            run_block(&x[..n_rows * width], &mut labels, &mut out);
         }
         Ok((labels, out, out_width))
+    }
+
+    /// One row's label index and its `out_width` scores.
+    #[inline]
+    fn row(&self, row: &[f32], scores: &mut [f64], out: &mut [f32]) -> usize {
+        if self.mirrored {
+            let s = self.weights.score_of(1, row);
+            if self.post_transform == PostTransform::Logistic {
+                // 1/(1+e^-s) and 1/(1+e^s) = e^-s/(1+e^-s): one exponential for both.
+                let e = (-s).exp();
+                out[0] = (e / (1.0 + e)) as f32;
+                out[1] = (1.0 / (1.0 + e)) as f32;
+            } else {
+                scores[0] = -s;
+                scores[1] = s;
+                apply_post_transform(self.post_transform, scores);
+                out[0] = scores[0] as f32;
+                out[1] = scores[1] as f32;
+            }
+            // The first of equal scores wins, as in the general case.
+            return usize::from(s > -s);
+        }
+        self.weights.scores(row, scores);
+        if scores.len() == 1 {
+            let s = scores[0];
+            let pair = match self.post_transform {
+                PostTransform::Logistic => {
+                    let p = 1.0 / (1.0 + (-s).exp());
+                    [1.0 - p, p]
+                }
+                PostTransform::None => [-s, s],
+                other => {
+                    let mut pair = [-s, s];
+                    apply_post_transform(other, &mut pair);
+                    pair
+                }
+            };
+            out[0] = pair[0] as f32;
+            out[1] = pair[1] as f32;
+            return usize::from(s > 0.0);
+        }
+        let best = scores
+            .iter()
+            .enumerate()
+            .fold(
+                (0, f64::NEG_INFINITY),
+                |b, (i, &s)| if s > b.1 { (i, s) } else { b },
+            )
+            .0;
+        apply_post_transform(self.post_transform, scores);
+        for (o, &s) in out.iter_mut().zip(scores.iter()) {
+            *o = s as f32;
+        }
+        best
     }
 }
 
@@ -188,12 +255,25 @@ impl LinearRegressor {
     pub fn run(&self, x: &[f32], width: usize) -> RuntimeResult<Vec<f32>> {
         self.weights.check(width)?;
         let k = self.weights.n_outputs;
-        let mut scores = vec![0.0; k];
-        let mut out = Vec::with_capacity(x.len() / width.max(1) * k);
-        for row in x.chunks_exact(width.max(1)) {
-            self.weights.scores(row, &mut scores);
-            apply_post_transform(self.post_transform, &mut scores);
-            out.extend(scores.iter().map(|&v| v as f32));
+        let n_rows = x.len() / width.max(1);
+        let mut out = vec![0.0f32; n_rows * k];
+        let run_block = |rows: &[f32], out: &mut [f32]| {
+            let mut scores = vec![0.0; k];
+            for (row, out) in rows.chunks_exact(width.max(1)).zip(out.chunks_exact_mut(k)) {
+                self.weights.scores(row, &mut scores);
+                apply_post_transform(self.post_transform, &mut scores);
+                for (o, &s) in out.iter_mut().zip(scores.iter()) {
+                    *o = s as f32;
+                }
+            }
+        };
+        if n_rows >= PARALLEL_ROWS && k > 0 {
+            x[..n_rows * width]
+                .par_chunks(BLOCK * width)
+                .zip(out.par_chunks_mut(BLOCK * k))
+                .for_each(|(rows, out)| run_block(rows, out));
+        } else {
+            run_block(&x[..n_rows * width], &mut out);
         }
         Ok(out)
     }

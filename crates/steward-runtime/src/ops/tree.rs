@@ -54,8 +54,9 @@ struct Node {
 }
 
 /// 16 bytes: a branch (`feature`, `threshold`, children `left` = true, `right` = false; the top bit of
-/// `feature` set when a missing value goes to the true branch) or, with `feature == LEAF`, a leaf whose weights
-/// are `weights[left..right]`.
+/// `feature` set when a missing value goes to the true branch). A leaf is a node that leads to itself whatever
+/// the input (threshold +inf, missing values go true, both children itself), so a walk can take a fixed number
+/// of steps, the tree's depth, without testing for leaves: no branch to mispredict.
 #[derive(Debug, Clone, Copy)]
 struct FastNode {
     threshold: f32,
@@ -64,7 +65,6 @@ struct FastNode {
     right: u32,
 }
 
-const LEAF: u32 = u32::MAX;
 /// Rows walked together by [`Forest::leaves_of`].
 const LANES: usize = 8;
 const MISSING_TRUE: u32 = 1 << 31;
@@ -84,12 +84,27 @@ pub struct Forest {
     /// The same trees in a compact layout, when every branch is `BRANCH_LEQ` with an f32 threshold (what
     /// scikit-learn exports): the walk needs no mode dispatch, and `x <= t || (missing goes true && x is NaN)`
     /// decides without a branch, in f32.
-    fast: Option<Vec<FastNode>>,
+    fast: Option<FastTrees>,
     roots: Vec<u32>,
     weights: Vec<(u32, f64)>,
+    /// Every leaf carries one weight per output, in output order, and leaves are summed (scikit-learn's
+    /// forests, binary and regression boosting): a leaf's weights are then added straight into the row's
+    /// scores, with no per-weight output lookup and no "scored" flags (every output is scored by every tree).
+    dense: bool,
     n_outputs: usize,
     n_features: usize,
     aggregate: Aggregate,
+}
+
+/// The compact layout: nodes, each leaf's weight range (by node index), each tree's depth (by root order).
+#[derive(Debug, Clone)]
+struct FastTrees {
+    nodes: Vec<FastNode>,
+    leaf_ranges: Vec<(u32, u32)>,
+    depths: Vec<u32>,
+    /// Some branch sends missing values to its true side. Without any, `x <= threshold` alone decides (a NaN
+    /// compares false and goes to the false side, as it should), and the walk skips the missing-value test.
+    missing_goes_true: bool,
 }
 
 /// The weights leaves carry: `(tree, node, output, weight)` as four parallel lists.
@@ -271,14 +286,16 @@ impl Forest {
                     && f64::from(n.threshold as f32) == n.threshold
             })
             .then(|| {
-                compiled
+                let nodes = compiled
                     .iter()
-                    .map(|n| match n.mode {
+                    .enumerate()
+                    .map(|(i, n)| match n.mode {
+                        // Both children are the leaf itself, so which way a value (or NaN) goes does not matter.
                         Mode::Leaf => FastNode {
-                            threshold: 0.0,
-                            feature: LEAF,
-                            left: n.leaf_start,
-                            right: n.leaf_end,
+                            threshold: f32::INFINITY,
+                            feature: 0,
+                            left: i as u32,
+                            right: i as u32,
                         },
                         _ => FastNode {
                             threshold: n.threshold as f32,
@@ -288,13 +305,37 @@ impl Forest {
                             right: n.false_child,
                         },
                     })
-                    .collect()
+                    .collect();
+                let leaf_ranges = compiled
+                    .iter()
+                    .map(|n| (n.leaf_start, n.leaf_end))
+                    .collect();
+                let depths = roots.iter().map(|&r| depth(&compiled, r)).collect();
+                let missing_goes_true = compiled
+                    .iter()
+                    .any(|n| n.mode != Mode::Leaf && n.missing_goes_true);
+                FastTrees {
+                    nodes,
+                    leaf_ranges,
+                    depths,
+                    missing_goes_true,
+                }
+            });
+        let dense = matches!(aggregate, Aggregate::Sum | Aggregate::Average)
+            && compiled.iter().filter(|n| n.mode == Mode::Leaf).all(|n| {
+                let leaf = &weights[n.leaf_start as usize..n.leaf_end as usize];
+                leaf.len() == n_outputs
+                    && leaf
+                        .iter()
+                        .enumerate()
+                        .all(|(o, &(output, _))| output as usize == o)
             });
         Ok(Forest {
             nodes: compiled,
             fast,
             roots,
             weights,
+            dense,
             n_outputs,
             n_features,
             aggregate,
@@ -305,18 +346,26 @@ impl Forest {
         self.n_features
     }
 
-    /// The weights of the leaf `row` reaches in the tree at `root`, as a range of `self.weights`.
+    /// The weights of the leaf `row` reaches in tree `tree` (its position in `roots`), as a range of
+    /// `self.weights`.
     #[inline]
-    fn leaf_of(&self, root: u32, row: &[f32]) -> (usize, usize) {
+    fn leaf_of(&self, tree: usize, row: &[f32]) -> (usize, usize) {
+        let root = self.roots[tree];
         if let Some(fast) = &self.fast {
-            let mut node = &fast[root as usize];
-            while node.feature != LEAF {
+            // One row: stop at the leaf (a leaf is the only node that leads to itself).
+            let mut i = root as usize;
+            loop {
+                let node = &fast.nodes[i];
+                if node.left as usize == i {
+                    break;
+                }
                 let x = row[(node.feature & !MISSING_TRUE) as usize];
                 let go_true =
                     (x <= node.threshold) | (x.is_nan() & (node.feature & MISSING_TRUE != 0));
-                node = &fast[if go_true { node.left } else { node.right } as usize];
+                i = if go_true { node.left } else { node.right } as usize;
             }
-            return (node.left as usize, node.right as usize);
+            let (start, end) = fast.leaf_ranges[i];
+            return (start as usize, end as usize);
         }
         let mut node = &self.nodes[root as usize];
         loop {
@@ -340,37 +389,62 @@ impl Forest {
     }
 
     /// [`Forest::leaf_of`] for every row of `x`. On the compact layout, rows walk the tree in groups of
-    /// [`LANES`], one level at a time for the whole group, so the loads of different rows overlap instead of
-    /// waiting on each other.
-    fn leaves_of(&self, root: u32, x: &[f32], width: usize, out: &mut [(usize, usize)]) {
+    /// [`LANES`], one level at a time for the whole group and as many levels as the tree is deep, so the loads
+    /// of different rows overlap and no lane waits on a branch.
+    fn leaves_of(&self, tree: usize, x: &[f32], width: usize, out: &mut [(usize, usize)]) {
         let Some(fast) = &self.fast else {
             for (o, row) in out.iter_mut().zip(x.chunks_exact(width)) {
-                *o = self.leaf_of(root, row);
+                *o = self.leaf_of(tree, row);
             }
             return;
         };
+        if fast.missing_goes_true {
+            self.walk_lanes::<true>(fast, tree, x, width, out);
+        } else {
+            self.walk_lanes::<false>(fast, tree, x, width, out);
+        }
+    }
+
+    /// The lane walk of [`Forest::leaves_of`], with the missing-value test compiled in or out.
+    #[inline]
+    fn walk_lanes<const MISSING: bool>(
+        &self,
+        fast: &FastTrees,
+        tree: usize,
+        x: &[f32],
+        width: usize,
+        out: &mut [(usize, usize)],
+    ) {
+        let step = |node: &FastNode, row: &[f32]| -> u32 {
+            let go_true = if MISSING {
+                let x = row[(node.feature & !MISSING_TRUE) as usize];
+                (x <= node.threshold) | (x.is_nan() & (node.feature & MISSING_TRUE != 0))
+            } else {
+                row[node.feature as usize] <= node.threshold
+            };
+            if go_true { node.left } else { node.right }
+        };
+        let root = self.roots[tree] as usize;
+        let depth = fast.depths[tree];
         for (group, rows) in out.chunks_mut(LANES).zip(x.chunks(LANES * width)) {
-            let mut nodes = [root as usize; LANES];
+            let mut nodes = [root; LANES];
             let lanes = group.len();
-            loop {
-                let mut moving = false;
-                for lane in 0..lanes {
-                    let node = &fast[nodes[lane]];
-                    if node.feature == LEAF {
-                        continue;
+            if lanes == LANES {
+                for _ in 0..depth {
+                    for (lane, i) in nodes.iter_mut().enumerate() {
+                        *i = step(&fast.nodes[*i], &rows[lane * width..]) as usize;
                     }
-                    moving = true;
-                    let x = rows[lane * width + (node.feature & !MISSING_TRUE) as usize];
-                    let go_true =
-                        (x <= node.threshold) | (x.is_nan() & (node.feature & MISSING_TRUE != 0));
-                    nodes[lane] = if go_true { node.left } else { node.right } as usize;
                 }
-                if !moving {
-                    break;
+            } else {
+                for _ in 0..depth {
+                    for (lane, i) in nodes[..lanes].iter_mut().enumerate() {
+                        *i = step(&fast.nodes[*i], &rows[lane * width..]) as usize;
+                    }
                 }
             }
-            for (o, &n) in group.iter_mut().zip(&nodes) {
-                *o = (fast[n].left as usize, fast[n].right as usize);
+            for (o, &i) in group.iter_mut().zip(&nodes) {
+                let (start, end) = fast.leaf_ranges[i];
+                *o = (start as usize, end as usize);
             }
         }
     }
@@ -378,8 +452,8 @@ impl Forest {
     /// Aggregated scores of one row into `scores` (`n_outputs`), and which outputs received a weight.
     fn score_row(&self, row: &[f32], scores: &mut [f64], has_score: &mut [bool]) {
         self.reset_scores(scores, has_score);
-        for &root in &self.roots {
-            let (start, end) = self.leaf_of(root, row);
+        for tree in 0..self.roots.len() {
+            let (start, end) = self.leaf_of(tree, row);
             self.add_leaf(start, end, scores, has_score);
         }
         self.finish_scores(scores, has_score);
@@ -492,8 +566,22 @@ impl Forest {
         self.reset_scores(scores, has);
         let n_rows = x.len() / width.max(1);
         let mut leaves = vec![(0usize, 0usize); n_rows];
-        for &root in &self.roots {
-            self.leaves_of(root, x, width, &mut leaves);
+        if self.dense {
+            // Same additions in the same order as `add_leaf`, without its bookkeeping.
+            has.fill(!self.roots.is_empty());
+            for tree in 0..self.roots.len() {
+                self.leaves_of(tree, x, width, &mut leaves);
+                for (row_scores, &(start, _)) in scores.chunks_exact_mut(k).zip(&leaves) {
+                    for (s, &(_, w)) in row_scores.iter_mut().zip(&self.weights[start..start + k]) {
+                        *s += w;
+                    }
+                }
+            }
+            self.finish_scores(scores, has);
+            return;
+        }
+        for tree in 0..self.roots.len() {
+            self.leaves_of(tree, x, width, &mut leaves);
             for (r, &(start, end)) in leaves.iter().enumerate() {
                 self.add_leaf(
                     start,
@@ -505,6 +593,22 @@ impl Forest {
         }
         self.finish_scores(scores, has);
     }
+}
+
+/// The number of steps from `root` to its deepest leaf (the tree was checked to be a tree).
+fn depth(nodes: &[Node], root: u32) -> u32 {
+    let mut deepest = 0;
+    let mut stack = vec![(root, 0u32)];
+    while let Some((i, d)) = stack.pop() {
+        let node = &nodes[i as usize];
+        if node.mode == Mode::Leaf {
+            deepest = deepest.max(d);
+        } else {
+            stack.push((node.true_child, d + 1));
+            stack.push((node.false_child, d + 1));
+        }
+    }
+    deepest
 }
 
 fn node_attributes(attrs: &Attributes) -> RuntimeResult<NodeAttributes> {
