@@ -183,9 +183,10 @@ fn exported_models_predict_what_the_native_ones_do() {
                 .predict_tensors(tensors, case.rows)
                 .unwrap_or_else(|e| panic!("{}: {e}", case.name))
         };
+        let labels = prediction.labels.clone().map(|l| l.into_strings());
         check(
             case,
-            prediction.labels.as_deref(),
+            labels.as_deref(),
             prediction.probabilities.as_deref(),
             prediction.values.as_deref(),
             "steward-runtime",
