@@ -100,8 +100,8 @@ def time_all(out, steward_path):
         for line in lines:
             record = json.loads(line)
             steward[record["model"]] = record
-    print("| model | Steward load | Steward single row | onnxruntime single row (1 thread) | ratio | Steward per row, batch of 1,000 (1 thread / all) | onnxruntime per row (1 thread / all) | ratio (1 thread) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| model | Steward load | Steward single row | onnxruntime single row (1 thread) | ratio | Steward per row, batch of 1,000 (1 thread / all) | onnxruntime per row (1 thread / all) | ratio (1 thread) | ratio (Steward all / onnxruntime 1 thread) | tract single row / per row in batch |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name in sorted(steward):
         ours = steward[name]
         load, single, per_row = time_ort(out, name, 1)
@@ -112,8 +112,17 @@ def time_all(out, steward_path):
         print(
             f"| {name} | {ours['load_ms']:.2f} ms | {ours['single_row_us']:.1f} µs | {single * 1e6:.1f} µs | "
             f"{ours['single_row_us'] / (single * 1e6):.2f} | {ours['batch_us_per_row_1_thread']:.2f} / {ours['batch_us_per_row_all_threads']:.2f} µs | "
-            f"{per_row * 1e6:.2f} / {per_row_all * 1e6:.2f} µs | {ours['batch_us_per_row_1_thread'] / (per_row * 1e6):.2f} |"
+            f"{per_row * 1e6:.2f} / {per_row_all * 1e6:.2f} µs | {ours['batch_us_per_row_1_thread'] / (per_row * 1e6):.2f} | "
+            f"{ours['batch_us_per_row_all_threads'] / (per_row * 1e6):.2f} | {tract_text(ours.get('tract'))} |"
         )
+
+
+def tract_text(tract):
+    if not tract:
+        return "not measured"
+    if "error" in tract:
+        return "refused: " + tract["error"].replace("|", "/")[:80]
+    return f"{tract['single_row_us']:.1f} µs / {tract['batch_us_per_row']:.2f} µs"
 
 
 if __name__ == "__main__":

@@ -27,6 +27,64 @@ fn time_predict(model: &Model, x: &[f32], rows: usize, repeats: usize) -> Durati
     median(samples)
 }
 
+/// tract on the same file, straight from tract's API (as a user of tract would run it): single-row latency and
+/// the per-row time of a 100-row batch (tract's tree ensembles take milliseconds per row, so fewer and smaller
+/// samples), or the error that stops it.
+fn time_tract(bytes: &[u8], x: &[f32], width: usize, batch_rows: usize) -> serde_json::Value {
+    use tract_onnx::prelude::*;
+    let load = || -> TractResult<std::sync::Arc<TypedRunnableModel>> {
+        let mut model = tract_onnx::onnx().model_for_read(&mut &bytes[..])?;
+        let batch = model.symbols.sym("N");
+        model.set_input_fact(
+            0,
+            InferenceFact::dt_shape(
+                f32::datum_type(),
+                tvec!(TDim::Sym(batch), TDim::from(width as i64)),
+            ),
+        )?;
+        model.into_optimized()?.into_runnable()
+    };
+    let run = |plan: &std::sync::Arc<TypedRunnableModel>,
+               rows: usize,
+               offset: usize|
+     -> TractResult<Duration> {
+        let input = tract_ndarray::Array2::from_shape_vec(
+            (rows, width),
+            x[offset * width..(offset + rows) * width].to_vec(),
+        )?;
+        let start = Instant::now();
+        let out = plan.run(tvec!(Tensor::from(input).into_tvalue()))?;
+        let elapsed = start.elapsed();
+        std::hint::black_box(out);
+        Ok(elapsed)
+    };
+    let measure = || -> TractResult<serde_json::Value> {
+        let start = Instant::now();
+        let plan = load()?;
+        let load_time = start.elapsed();
+        let rows = x.len() / width;
+        let batch_rows = batch_rows.min(100);
+        let singles: Vec<Duration> = (0..21)
+            .map(|i| run(&plan, 1, i % rows))
+            .collect::<TractResult<_>>()?;
+        let batches: Vec<Duration> = (0..3)
+            .map(|_| run(&plan, batch_rows, 0))
+            .collect::<TractResult<_>>()?;
+        Ok(serde_json::json!({
+            "load_ms": load_time.as_secs_f64() * 1e3,
+            "single_row_us": median(singles).as_secs_f64() * 1e6,
+            "batch_us_per_row": median(batches).as_secs_f64() * 1e6 / batch_rows as f64,
+        }))
+    };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(measure)) {
+        Ok(Ok(value)) => value,
+        Ok(Err(error)) => {
+            serde_json::json!({"error": format!("{error}").lines().next().unwrap_or("").to_string()})
+        }
+        Err(_) => serde_json::json!({"error": "tract panicked"}),
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::args().nth(1).ok_or("usage: runtime_bench DIR")?;
     let mut names: Vec<String> = std::fs::read_dir(&dir)?
@@ -75,6 +133,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
         let one_thread = pool.install(|| time_predict(&model, batch, batch_rows, 50));
         let all_threads = time_predict(&model, batch, batch_rows, 50);
+        let tract = time_tract(&bytes, &x, width, batch_rows);
         println!(
             "{}",
             serde_json::json!({
@@ -85,6 +144,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "batch_rows": batch_rows,
                 "batch_us_per_row_1_thread": one_thread.as_secs_f64() * 1e6 / batch_rows as f64,
                 "batch_us_per_row_all_threads": all_threads.as_secs_f64() * 1e6 / batch_rows as f64,
+                "tract": tract,
             })
         );
     }

@@ -8,6 +8,8 @@ pub mod onnx;
 pub mod ops;
 pub mod plan;
 pub mod tensor;
+#[cfg(feature = "tract")]
+mod tract_engine;
 
 use prost::Message;
 use serde::Serialize;
@@ -93,9 +95,19 @@ impl PredictedLabels {
     }
 }
 
+/// What runs the graph: the native plan, or tract for graphs beyond the plan's operators.
+#[derive(Debug, Clone)]
+enum Engine {
+    Native(Plan),
+    #[cfg(feature = "tract")]
+    Tract(tract_engine::TractGraph),
+}
+
 #[derive(Debug, Clone)]
 pub struct Model {
-    plan: Plan,
+    engine: Engine,
+    inputs: Vec<plan::GraphInput>,
+    outputs: Vec<String>,
     signature: Signature,
 }
 
@@ -142,15 +154,27 @@ impl Model {
                 opsets.push((domain.to_string(), opset.version));
             }
         }
-        let plan = Plan::compile(graph)?;
-        let classes = plan.labels.as_ref().map(|l| l.names()).unwrap_or_default();
-        let n_features = match plan.inputs.as_slice() {
+        let inputs = plan::graph_inputs(graph)?;
+        let outputs: Vec<String> = graph.output.iter().map(|o| o.name.clone()).collect();
+        let engine = match Plan::compile(graph) {
+            Ok(plan) => Engine::Native(plan),
+            #[cfg(feature = "tract")]
+            Err(RuntimeError::Unsupported(why)) => {
+                Engine::Tract(tract_engine::TractGraph::load(bytes, &inputs, &why)?)
+            }
+            Err(e) => return Err(e),
+        };
+        let classes = match &engine {
+            Engine::Native(plan) => plan.labels.as_ref().map(|l| l.names()).unwrap_or_default(),
+            #[cfg(feature = "tract")]
+            Engine::Tract(_) => Vec::new(),
+        };
+        let n_features = match inputs.as_slice() {
             [only] => only.shape.get(1).copied().flatten(),
             _ => None,
         };
         let signature = Signature {
-            inputs: plan
-                .inputs
+            inputs: inputs
                 .iter()
                 .map(|i| InputSignature {
                     name: i.name.clone(),
@@ -158,7 +182,7 @@ impl Model {
                     shape: i.shape.clone(),
                 })
                 .collect(),
-            outputs: plan.outputs.clone(),
+            outputs: outputs.clone(),
             task: if classes.is_empty() {
                 "regression"
             } else {
@@ -171,7 +195,21 @@ impl Model {
                 .to_string(),
             opsets,
         };
-        Ok(Model { plan, signature })
+        Ok(Model {
+            engine,
+            inputs,
+            outputs,
+            signature,
+        })
+    }
+
+    /// What runs the graph: `native` (the compiled plan) or `tract`.
+    pub fn engine(&self) -> &'static str {
+        match &self.engine {
+            Engine::Native(_) => "native",
+            #[cfg(feature = "tract")]
+            Engine::Tract(_) => "tract",
+        }
     }
 
     pub fn signature(&self) -> &Signature {
@@ -180,19 +218,22 @@ impl Model {
 
     /// Runs the graph on raw input tensors, one per graph input; returns the graph's outputs by name.
     pub fn run(&self, inputs: Vec<Tensor>) -> RuntimeResult<Vec<(String, Value)>> {
-        let values = self.plan.run(inputs)?;
-        Ok(self.plan.outputs.iter().cloned().zip(values).collect())
+        let values = match &self.engine {
+            Engine::Native(plan) => plan.run(inputs)?,
+            #[cfg(feature = "tract")]
+            Engine::Tract(graph) => graph.run(inputs)?,
+        };
+        Ok(self.outputs.iter().cloned().zip(values).collect())
     }
 
     /// Predicts a batch given as a row-major `rows × n_features` matrix (NaN for missing values), for models with
     /// one float matrix input (what scikit-learn exports and Steward writes).
     pub fn predict(&self, x: &[f32], rows: usize) -> RuntimeResult<Prediction> {
-        let [input] = self.plan.inputs.as_slice() else {
+        let [input] = self.inputs.as_slice() else {
             return Err(invalid_input(format!(
                 "the model takes {} inputs ({}); give them by name",
-                self.plan.inputs.len(),
-                self.plan
-                    .inputs
+                self.inputs.len(),
+                self.inputs
                     .iter()
                     .map(|i| i.name.as_str())
                     .collect::<Vec<_>>()

@@ -248,6 +248,29 @@ fn value_type_shape(info: &crate::onnx::ValueInfoProto) -> (i32, Vec<Option<usiz
     }
 }
 
+/// The graph's real inputs (those that are not initializers), in order.
+pub fn graph_inputs(graph: &GraphProto) -> RuntimeResult<Vec<GraphInput>> {
+    let initialized: std::collections::HashSet<&str> =
+        graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let inputs: Vec<GraphInput> = graph
+        .input
+        .iter()
+        .filter(|i| !initialized.contains(i.name.as_str()))
+        .map(|info| {
+            let (elem_type, shape) = value_type_shape(info);
+            GraphInput {
+                name: info.name.clone(),
+                elem_type,
+                shape,
+            }
+        })
+        .collect();
+    if inputs.is_empty() {
+        return Err(invalid_model("the graph has no inputs"));
+    }
+    Ok(inputs)
+}
+
 impl Plan {
     pub fn compile(graph: &GraphProto) -> RuntimeResult<Plan> {
         let mut slots: HashMap<String, usize> = HashMap::new();
@@ -260,26 +283,11 @@ impl Plan {
             let s = slot(&initializer.name, &mut slots);
             constants.push((s, Value::Tensor(tensor_from_proto(initializer)?)));
         }
-        let initialized: std::collections::HashSet<&str> =
-            graph.initializer.iter().map(|t| t.name.as_str()).collect();
-        let mut inputs = Vec::new();
-        let mut input_slots = Vec::new();
-        for info in graph
-            .input
+        let inputs = graph_inputs(graph)?;
+        let input_slots: Vec<usize> = inputs
             .iter()
-            .filter(|i| !initialized.contains(i.name.as_str()))
-        {
-            let (elem_type, shape) = value_type_shape(info);
-            input_slots.push(slot(&info.name, &mut slots));
-            inputs.push(GraphInput {
-                name: info.name.clone(),
-                elem_type,
-                shape,
-            });
-        }
-        if inputs.is_empty() {
-            return Err(invalid_model("the graph has no inputs"));
-        }
+            .map(|input| slot(&input.name, &mut slots))
+            .collect();
         let mut defined: std::collections::HashSet<usize> = input_slots.iter().copied().collect();
         defined.extend(constants.iter().map(|(s, _)| *s));
         let mut steps = Vec::with_capacity(graph.node.len());
