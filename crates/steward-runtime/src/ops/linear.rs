@@ -6,7 +6,7 @@ use crate::attrs::Attributes;
 use crate::error::{RuntimeResult, invalid_input};
 use crate::onnx::NodeProto;
 use crate::ops::tree::Labels;
-use crate::ops::{PostTransform, apply_post_transform};
+use crate::ops::{PostTransform, apply_post_transform, exp_batchable};
 
 #[derive(Debug, Clone)]
 struct Weights {
@@ -149,6 +149,10 @@ impl LinearClassifier {
         let mut labels = vec![0usize; n_rows];
         let mut out = vec![0.0f32; n_rows * out_width];
         let run_block = |rows: &[f32], labels: &mut [usize], out: &mut [f32]| {
+            if self.mirrored && self.post_transform == PostTransform::Logistic {
+                self.mirrored_logistic(rows, width.max(1), labels, out);
+                return;
+            }
             let mut scores = vec![0.0; k];
             for ((row, label), out) in rows
                 .chunks_exact(width.max(1))
@@ -168,6 +172,39 @@ impl LinearClassifier {
             run_block(&x[..n_rows * width], &mut labels, &mut out);
         }
         Ok((labels, out, out_width))
+    }
+
+    /// Binary logistic regression over many rows: the scores first, then every exponential in one loop that
+    /// compiles to SIMD ([`exp_batchable`]), then the two probabilities per row.
+    fn mirrored_logistic(&self, rows: &[f32], width: usize, labels: &mut [usize], out: &mut [f32]) {
+        const CHUNK: usize = 64;
+        let mut s = [0.0f64; CHUNK];
+        let mut e = [0.0f64; CHUNK];
+        for ((rows, labels), out) in rows
+            .chunks(CHUNK * width)
+            .zip(labels.chunks_mut(CHUNK))
+            .zip(out.chunks_mut(CHUNK * 2))
+        {
+            let n = labels.len();
+            for (s, row) in s.iter_mut().zip(rows.chunks_exact(width)) {
+                *s = self.weights.score_of(1, row);
+            }
+            for (e, &s) in e[..n].iter_mut().zip(&s[..n]) {
+                *e = exp_batchable(-s);
+            }
+            for i in 0..n {
+                let (s, e) = (s[i], e[i]);
+                // As in `row`: e^-s/(1+e^-s) and 1/(1+e^-s); NaN stays NaN.
+                let (negative, positive) = if s.is_nan() {
+                    (f64::NAN, f64::NAN)
+                } else {
+                    (e / (1.0 + e), 1.0 / (1.0 + e))
+                };
+                out[2 * i] = negative as f32;
+                out[2 * i + 1] = positive as f32;
+                labels[i] = usize::from(s > -s);
+            }
+        }
     }
 
     /// One row's label index and its `out_width` scores.

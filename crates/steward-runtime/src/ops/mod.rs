@@ -50,6 +50,42 @@ pub fn apply_post_transform(transform: PostTransform, scores: &mut [f64]) {
     }
 }
 
+/// e^x to within 2e-14 relative (a degree-11 polynomial after reducing by powers of two), written with plain
+/// arithmetic and bit operations so that a loop over many values becomes SIMD, which a call into libm cannot.
+/// Arguments are clamped to [-708, 709] (results stay normal); NaN is the caller's to handle.
+#[inline]
+pub fn exp_batchable(x: f64) -> f64 {
+    const LOG2E: f64 = std::f64::consts::LOG2_E;
+    const LN2_HI: f64 = 6.931_471_803_691_238_2e-1;
+    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+    // Adding 1.5 * 2^52 rounds to an integer held in the low bits of the mantissa.
+    const ROUND: f64 = 6_755_399_441_055_744.0;
+    let x = x.clamp(-708.0, 709.0);
+    let shifted = x * LOG2E + ROUND;
+    let k = shifted - ROUND;
+    let r = x - k * LN2_HI - k * LN2_LO;
+    let mut p = 1.0 / 39_916_800.0;
+    for c in [
+        1.0 / 3_628_800.0,
+        1.0 / 362_880.0,
+        1.0 / 40_320.0,
+        1.0 / 5_040.0,
+        1.0 / 720.0,
+        1.0 / 120.0,
+        1.0 / 24.0,
+        1.0 / 6.0,
+        0.5,
+        1.0,
+        1.0,
+    ] {
+        p = p * r + c;
+    }
+    // 2^k from k's bits: the exponent field is k + 1023.
+    let k_bits = (shifted.to_bits() as i64).wrapping_sub(ROUND.to_bits() as i64);
+    let scale = f64::from_bits(((k_bits + 1023) as u64) << 52);
+    p * scale
+}
+
 /// Softmax; with `keep_zeros`, entries that are exactly 0 stay 0 (ONNX's SOFTMAX_ZERO).
 pub fn softmax(scores: &mut [f64], keep_zeros: bool) {
     let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -149,6 +185,25 @@ fn erf(x: f64) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_batchable_exponential_equals_libm_to_two_parts_in_ten_to_the_fourteen() {
+        let mut worst: f64 = 0.0;
+        let mut x: f64 = -700.0;
+        while x < 700.0 {
+            let want = x.exp();
+            let got = super::exp_batchable(x);
+            worst = worst.max(((got - want) / want).abs());
+            x += 0.0137;
+        }
+        for x in [
+            0.0, 1e-300, -1e-300, 0.5, -0.5, 1.0, 88.7, -88.7, 708.9, -707.9,
+        ] {
+            let (want, got) = (f64::exp(x), super::exp_batchable(x));
+            worst = worst.max(((got - want) / want).abs());
+        }
+        assert!(worst < 2e-14, "worst relative error {worst:e}");
+    }
+
     use super::*;
 
     #[test]
