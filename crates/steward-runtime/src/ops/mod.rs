@@ -56,7 +56,7 @@ pub fn apply_post_transform(transform: PostTransform, scores: &mut [f64]) {
 #[inline]
 pub fn exp_batchable(x: f64) -> f64 {
     const LOG2E: f64 = std::f64::consts::LOG2_E;
-    const LN2_HI: f64 = 6.931_471_803_691_238_2e-1;
+    const LN2_HI: f64 = 0.693_147_180_369_123_8;
     const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
     // Adding 1.5 * 2^52 rounds to an integer held in the low bits of the mantissa.
     const ROUND: f64 = 6_755_399_441_055_744.0;
