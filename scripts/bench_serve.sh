@@ -12,7 +12,10 @@ cargo build --release --quiet -p steward-cli
 cargo build --release --quiet -p steward-server --example echo
 work="$(mktemp -d)"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() {
+  for p in "${pids[@]}" $(cat "$work/pids" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
 trap cleanup EXIT
 export STEWARD_HOME="$work/home"
 steward=target/release/steward
@@ -63,10 +66,10 @@ run() { # url connections -> "req/s p50 p99"
   echo "$rps $p50 $p99 ${errors:-0}"
 }
 
-start_steward() { # name args... -> URL (the server's pid is appended to pids)
+start_steward() { # name args... -> URL (runs in a command substitution, so the pid goes to a file for cleanup)
   local name=$1; shift
   $steward serve --addr 127.0.0.1:0 "$@" > "$work/$name.out" 2>/dev/null &
-  pids+=("$!")
+  echo "$!" >> "$work/pids"
   local url
   url=$(wait_url "$work/$name.out")
   until curl -sf "$url/v2/health/ready" >/dev/null; do sleep 0.005; done
