@@ -426,13 +426,39 @@ impl Forest {
         };
         let root = self.roots[tree] as usize;
         let depth = fast.depths[tree];
+        // The checks the unchecked loads below rely on, once per call instead of per step.
+        assert!(
+            width >= self.n_features,
+            "rows narrower than the features the trees read"
+        );
+        let n_nodes = fast.nodes.len();
         for (group, rows) in out.chunks_mut(LANES).zip(x.chunks(LANES * width)) {
             let mut nodes = [root; LANES];
             let lanes = group.len();
-            if lanes == LANES {
+            if lanes == LANES && rows.len() == LANES * width {
                 for _ in 0..depth {
                     for (lane, i) in nodes.iter_mut().enumerate() {
-                        *i = step(&fast.nodes[*i], &rows[lane * width..]) as usize;
+                        // SAFETY: `*i` is a root or a child index, and `compile` checked every child index
+                        // against the node count (the walk only follows those); a branch's feature is below
+                        // `n_features` <= `width` (checked by `evaluate`), and leaves read feature 0, so
+                        // `lane * width + feature` is inside this group's `LANES * width` values.
+                        unsafe {
+                            std::hint::assert_unchecked(*i < n_nodes);
+                            let node = fast.nodes.get_unchecked(*i);
+                            let feature = if MISSING {
+                                (node.feature & !MISSING_TRUE) as usize
+                            } else {
+                                node.feature as usize
+                            };
+                            let x = *rows.get_unchecked(lane * width + feature);
+                            let go_true = if MISSING {
+                                (x <= node.threshold)
+                                    | (x.is_nan() & (node.feature & MISSING_TRUE != 0))
+                            } else {
+                                x <= node.threshold
+                            };
+                            *i = if go_true { node.left } else { node.right } as usize;
+                        }
                     }
                 }
             } else {
