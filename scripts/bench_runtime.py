@@ -111,8 +111,8 @@ def time_all(out, steward_path):
               file=sys.stderr)
         print(
             f"| {name} | {ours['load_ms']:.2f} ms | {ours['single_row_us']:.1f} µs | {single * 1e6:.1f} µs | "
-            f"{ours['single_row_us'] / (single * 1e6):.2f} | {ours['batch_us_per_row_1_thread']:.2f} / {ours['batch_us_per_row_all_threads']:.2f} µs | "
-            f"{per_row * 1e6:.2f} / {per_row_all * 1e6:.2f} µs | {ours['batch_us_per_row_1_thread'] / (per_row * 1e6):.2f} | "
+            f"{ours['single_row_us'] / (single * 1e6):.2f} | {ours['batch_us_per_row_1_thread']:.3g} / {ours['batch_us_per_row_all_threads']:.3g} µs | "
+            f"{per_row * 1e6:.3g} / {per_row_all * 1e6:.3g} µs | {ours['batch_us_per_row_1_thread'] / (per_row * 1e6):.2f} | "
             f"{ours['batch_us_per_row_all_threads'] / (per_row * 1e6):.2f} | {tract_text(ours.get('tract'))} |"
         )
 
