@@ -105,17 +105,27 @@ pub async fn predict(steward: &Steward, args: PredictArgs, json: bool) -> anyhow
         return print_json(&document);
     }
     let mut text = String::new();
-    let mut header = vec!["prediction".to_string()];
+    // One column per value when the model gives several per row (a network's outputs, multi-target).
+    let per_row = if outcome.labels.is_none() && outcome.values_per_row > 1 {
+        outcome.values_per_row
+    } else {
+        1
+    };
+    let mut header: Vec<String> = if per_row > 1 {
+        (0..per_row).map(|j| format!("prediction_{j}")).collect()
+    } else {
+        vec!["prediction".to_string()]
+    };
     if args.proba {
         header.extend(outcome.classes.iter().map(|c| format!("proba_{c}")));
     }
     text.push_str(&csv_line(&header));
     for row in 0..outcome.rows {
-        let mut cells = vec![match (&outcome.labels, &outcome.values) {
-            (Some(labels), _) => labels[row].clone(),
-            (None, Some(values)) => values[row].to_string(),
-            (None, None) => String::new(),
-        }];
+        let mut cells: Vec<String> = match (&outcome.labels, outcome.row_values(row)) {
+            (Some(labels), _) => vec![labels[row].clone()],
+            (None, Some(values)) => values.iter().map(ToString::to_string).collect(),
+            (None, None) => vec![String::new()],
+        };
         if args.proba
             && let Some(p) = &outcome.probabilities
         {

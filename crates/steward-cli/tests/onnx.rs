@@ -359,3 +359,79 @@ fn evaluate_an_imported_model() {
     // scikit-learn's LinearRegression on all of diabetes: R² 0.5177.
     assert!((r2 - 0.5177).abs() < 1e-3, "{r2}");
 }
+
+#[test]
+fn pytorch_exports_register_and_predict_through_either_engine() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    // Batch normalisation, GELU and LogSoftmax: tract runs it. Its 13 inputs are the wine measurements.
+    ok(
+        home,
+        None,
+        &[
+            "versions",
+            "register",
+            "wine-net",
+            "--onnx",
+            &fixture("onnx/torch_mlp_batchnorm_gelu_logsoftmax_op18.onnx"),
+        ],
+    );
+    let out = home.join("wine.csv");
+    ok(
+        home,
+        None,
+        &[
+            "predict",
+            "wine-net",
+            "--data",
+            &fixture("data/wine.csv"),
+            "--ignore",
+            "cultivar",
+            "--output",
+            out.to_str().unwrap(),
+        ],
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("prediction_0,prediction_1,prediction_2"));
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 178);
+    for row in &rows {
+        // Log-probabilities: each row's exponentials sum to one.
+        let total: f64 = row.iter().map(|v| v.exp()).sum();
+        assert!((total - 1.0).abs() < 1e-5, "{row:?}");
+    }
+    // A plain Gemm/ReLU/Softmax network runs on the native plan, its rows summing to one too.
+    ok(
+        home,
+        None,
+        &[
+            "versions",
+            "register",
+            "iris-net",
+            "--onnx",
+            &fixture("onnx/torch_mlp_relu_softmax_op13.onnx"),
+        ],
+    );
+    let answer = json(
+        home,
+        None,
+        &[
+            "predict",
+            "iris-net",
+            "--data",
+            &fixture("data/iris.csv"),
+            "--ignore",
+            "species",
+        ],
+    );
+    assert_eq!(answer["values_per_row"], 3);
+    let values = answer["values"].as_array().unwrap();
+    assert_eq!(values.len(), 150 * 3);
+    for row in values.chunks(3) {
+        let total: f64 = row.iter().map(|v| v.as_f64().unwrap()).sum();
+        assert!((total - 1.0).abs() < 1e-5);
+    }
+}

@@ -189,7 +189,11 @@ fn slice(outcome: &PredictOutcome, start: usize, rows: usize) -> PredictOutcome 
         version: outcome.version,
         rows,
         labels: outcome.labels.as_ref().map(|l| l[range.clone()].to_vec()),
-        values: outcome.values.as_ref().map(|v| v[range.clone()].to_vec()),
+        values: outcome.values.as_ref().map(|v| {
+            let k = outcome.values_per_row.max(1);
+            v[range.start * k..range.end * k].to_vec()
+        }),
+        values_per_row: outcome.values_per_row,
         classes: outcome.classes.clone(),
         probabilities: outcome.probabilities.as_ref().map(|p| p[range].to_vec()),
     }

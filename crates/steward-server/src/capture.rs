@@ -171,7 +171,13 @@ impl Serialize for Outputs<'_> {
         let mut map = serializer.serialize_map(None)?;
         match (&outcome.labels, &outcome.values) {
             (Some(labels), _) => map.serialize_entry("predictions", labels)?,
-            (None, Some(values)) => map.serialize_entry("predictions", values)?,
+            (None, Some(values)) if outcome.values_per_row <= 1 => {
+                map.serialize_entry("predictions", values)?
+            }
+            (None, Some(values)) => map.serialize_entry(
+                "predictions",
+                &values.chunks(outcome.values_per_row).collect::<Vec<_>>(),
+            )?,
             _ => map.serialize_entry("predictions", &[] as &[f64])?,
         }
         if let Some(probabilities) = &outcome.probabilities {

@@ -860,12 +860,7 @@ async fn invocations_inner(
     match result {
         Ok(predicted) => {
             let outcome = &predicted.outcome;
-            let predictions = match (&outcome.labels, &outcome.values) {
-                (Some(labels), _) => json!(labels),
-                (None, Some(values)) => json!(values),
-                _ => json!([]),
-            };
-            let response = Json(json!({"predictions": predictions})).into_response();
+            let response = Json(json!({"predictions": outcome.predictions_json()})).into_response();
             let response = with_headers(response, &predicted, &request_id);
             let (rows, version) = (outcome.rows, predicted.version.clone());
             after_answer(state, predicted, request_id, started);

@@ -24,8 +24,11 @@ pub struct PredictOutcome {
     /// Class labels (classifiers) or values as text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub labels: Option<Vec<String>>,
+    /// `rows × values_per_row`, row-major (regressors, and networks with several outputs per row).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub values: Option<Vec<f64>>,
+    /// 1 for a single target.
+    pub values_per_row: usize,
     /// Column order of `probabilities`.
     pub classes: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -36,6 +39,26 @@ pub struct PredictOutcome {
 pub enum Predictor {
     Onnx(Arc<Model>),
     Native(Arc<steward_ml::train::TrainedModel>),
+}
+
+impl PredictOutcome {
+    /// The values of row `i` (one per target).
+    pub fn row_values(&self, i: usize) -> Option<&[f64]> {
+        let k = self.values_per_row.max(1);
+        self.values.as_ref().and_then(|v| v.get(i * k..(i + 1) * k))
+    }
+
+    /// `predictions` as clients read them: labels, else one number per row, else one list per row.
+    pub fn predictions_json(&self) -> serde_json::Value {
+        match (&self.labels, &self.values) {
+            (Some(labels), _) => serde_json::json!(labels),
+            (None, Some(values)) if self.values_per_row <= 1 => serde_json::json!(values),
+            (None, Some(values)) => {
+                serde_json::json!(values.chunks(self.values_per_row).collect::<Vec<_>>())
+            }
+            _ => serde_json::json!([]),
+        }
+    }
 }
 
 impl Steward {
@@ -187,6 +210,10 @@ fn predict_native(
         version,
         rows: data.n_rows,
         labels: predictions.labels,
+        values_per_row: predictions
+            .values
+            .as_ref()
+            .map_or(1, |v| v.len().checked_div(data.n_rows).unwrap_or(1).max(1)),
         values: predictions.values,
         classes: trained.classes.clone(),
         probabilities,
@@ -310,6 +337,7 @@ pub(crate) fn predict_onnx(
         labels: prediction
             .labels
             .map(steward_runtime::PredictedLabels::into_strings),
+        values_per_row: prediction.n_targets.max(1),
         values: prediction
             .values
             .map(|v| v.into_iter().map(f64::from).collect()),
