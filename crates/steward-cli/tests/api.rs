@@ -246,3 +246,55 @@ fn the_api_writes_what_the_cli_writes() {
         .count();
     assert_eq!(leftovers, 0);
 }
+
+#[test]
+fn networks_with_several_outputs_per_row_are_served_row_by_row() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    // Softmax over three classes, a plain network on the native plan; and a tract one (BatchNorm, GELU).
+    for (name, file) in [
+        ("iris-net", "onnx/torch_mlp_relu_softmax_op13.onnx"),
+        (
+            "wine-net",
+            "onnx/torch_mlp_batchnorm_gelu_logsoftmax_op18.onnx",
+        ),
+    ] {
+        ok(
+            home,
+            None,
+            &["versions", "register", name, "--onnx", &fixture(file)],
+        );
+    }
+    let server = Server::start(home, &[]);
+    let answer = server
+        .json(
+            "POST",
+            "/models/iris-net/invocations",
+            &serde_json::json!({"inputs": [[0.1, 0.2, 0.3, 0.4], [-1.0, 0.5, -0.5, 1.0]]}),
+        )
+        .json();
+    let rows = answer["predictions"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{answer}");
+    for row in rows {
+        let row = row.as_array().unwrap();
+        assert_eq!(row.len(), 3);
+        let total: f64 = row.iter().map(|v| v.as_f64().unwrap()).sum();
+        assert!((total - 1.0).abs() < 1e-5, "{answer}");
+    }
+    let wine_row: Vec<f64> = (0..13).map(|j| j as f64 / 13.0 - 0.5).collect();
+    let oip = server.json(
+        "POST",
+        "/v2/models/wine-net/infer",
+        &serde_json::json!({"inputs": [{"name": "input", "shape": [1, 13], "datatype": "FP32", "data": wine_row}]}),
+    );
+    assert_eq!(oip.status, 200, "{}", String::from_utf8_lossy(&oip.body));
+    let output = &oip.json()["outputs"][0];
+    assert_eq!(output["shape"], serde_json::json!([1, 3]));
+    let total: f64 = output["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap().exp())
+        .sum();
+    assert!((total - 1.0).abs() < 1e-5, "log-probabilities: {output}");
+}
