@@ -231,37 +231,15 @@ fn deployment_changes_reach_every_running_server_without_a_failed_request() {
     wait_until_served(&[&first, &second], "iris/1", "start");
 
     let stop = Arc::new(AtomicBool::new(false));
-    let load: Vec<_> = [&first, &second, &first, &second]
-        .iter()
-        .map(|server| {
-            let (addr, stop) = (server.addr.clone(), stop.clone());
-            let body = infer_body(&[6.3, 3.3, 6.0, 2.5]).to_string();
-            std::thread::spawn(move || {
-                let (mut served, mut failed, mut versions) = (0usize, 0usize, BTreeSet::new());
-                while !stop.load(Ordering::Relaxed) {
-                    let answer = http(
-                        &addr,
-                        "POST",
-                        "/v2/models/iris/infer",
-                        &[("content-type", "application/json")],
-                        body.as_bytes(),
-                    );
-                    if answer.status == 200 {
-                        served += 1;
-                        versions.insert(
-                            answer
-                                .header("x-steward-model-version")
-                                .unwrap()
-                                .to_string(),
-                        );
-                    } else {
-                        failed += 1;
-                    }
-                }
-                (served, failed, versions)
-            })
-        })
-        .collect();
+    let body = infer_body(&[6.3, 3.3, 6.0, 2.5]).to_string();
+    let mut load = load_until(&first.addr, "/v2/models/iris/infer", &body, 2, &stop);
+    load.extend(load_until(
+        &second.addr,
+        "/v2/models/iris/infer",
+        &body,
+        2,
+        &stop,
+    ));
     // Canary at 100% sends everything to it, at 0% nothing: each flip is visible in every answer.
     for flip in 0..20 {
         let (percent, expected) = if flip % 2 == 0 {

@@ -4,18 +4,8 @@
 
 mod common;
 
-use std::path::PathBuf;
-
+use common::server::fixture;
 use common::*;
-
-fn fixture(path: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures")
-        .join(path)
-        .to_str()
-        .unwrap()
-        .to_string()
-}
 
 #[test]
 fn register_an_onnx_file_and_predict_as_scikit_learn_does() {

@@ -287,36 +287,13 @@ fn alias_moves_swap_the_served_version_without_failed_requests() {
     assert_eq!(version_now(), "iris/1");
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let load: Vec<_> = (0..4)
-        .map(|_| {
-            let (addr, body, stop) = (server.addr.clone(), body.to_string(), stop.clone());
-            std::thread::spawn(move || {
-                let (mut ok, mut failed, mut versions) =
-                    (0usize, 0usize, std::collections::BTreeSet::new());
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    let answer = http(
-                        &addr,
-                        "POST",
-                        "/v2/models/iris/infer",
-                        &[("content-type", "application/json")],
-                        body.as_bytes(),
-                    );
-                    if answer.status == 200 {
-                        ok += 1;
-                        versions.insert(
-                            answer
-                                .header("x-steward-model-version")
-                                .unwrap()
-                                .to_string(),
-                        );
-                    } else {
-                        failed += 1;
-                    }
-                }
-                (ok, failed, versions)
-            })
-        })
-        .collect();
+    let load = load_until(
+        &server.addr,
+        "/v2/models/iris/infer",
+        &body.to_string(),
+        4,
+        &stop,
+    );
     for flip in 0..100 {
         let target = if flip % 2 == 0 { "2" } else { "1" };
         ok(home, None, &["alias", "set", "iris", "production", target]);

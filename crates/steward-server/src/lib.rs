@@ -733,21 +733,34 @@ fn after_answer(
     }
 }
 
-async fn infer_route(
+/// The body formats a prediction can come in.
+#[derive(Clone, Copy)]
+enum Protocol {
+    OpenInference,
+    Mlflow,
+}
+
+/// Every prediction request: a request id, a `predict` span around the work, and its count in `/metrics`.
+async fn predict_route(
     state: &Arc<AppState>,
     route: &str,
     headers: &HeaderMap,
     body: &[u8],
+    protocol: Protocol,
 ) -> Response {
     let (request_id, number) = request_id(state);
     let span = tracing::info_span!("predict", request_id = request_id.as_str(), route);
-    measured(
-        state,
-        route,
-        infer_inner(state, route, headers, body, request_id, number),
-    )
-    .instrument(span)
-    .await
+    let work = async {
+        match protocol {
+            Protocol::OpenInference => {
+                infer_inner(state, route, headers, body, request_id, number).await
+            }
+            Protocol::Mlflow => {
+                invocations_inner(state, route, headers, body, request_id, number).await
+            }
+        }
+    };
+    measured(state, route, work).instrument(span).await
 }
 
 async fn infer_inner(
@@ -796,7 +809,14 @@ async fn infer(
     headers: HeaderMap,
     TimedBody(body): TimedBody,
 ) -> Response {
-    infer_route(&state, &route_of(&name, None), &headers, &body).await
+    predict_route(
+        &state,
+        &route_of(&name, None),
+        &headers,
+        &body,
+        Protocol::OpenInference,
+    )
+    .await
 }
 
 async fn infer_version(
@@ -805,7 +825,14 @@ async fn infer_version(
     headers: HeaderMap,
     TimedBody(body): TimedBody,
 ) -> Response {
-    infer_route(&state, &route_of(&name, Some(&version)), &headers, &body).await
+    predict_route(
+        &state,
+        &route_of(&name, Some(&version)),
+        &headers,
+        &body,
+        Protocol::OpenInference,
+    )
+    .await
 }
 
 /// MLflow's error shape, for the MLflow-style endpoints.
@@ -815,23 +842,6 @@ fn mlflow_error(status: StatusCode, code: &str, message: String) -> Response {
         Json(json!({"error_code": code, "message": message})),
     )
         .into_response()
-}
-
-async fn invocations_route(
-    state: &Arc<AppState>,
-    route: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Response {
-    let (request_id, number) = request_id(state);
-    let span = tracing::info_span!("predict", request_id = request_id.as_str(), route);
-    measured(
-        state,
-        route,
-        invocations_inner(state, route, headers, body, request_id, number),
-    )
-    .instrument(span)
-    .await
 }
 
 async fn invocations_inner(
@@ -901,7 +911,7 @@ async fn invocations(
         .map(str::to_string)
         .or_else(|| state.options.default_model.clone());
     match route {
-        Some(route) => invocations_route(&state, &route, &headers, &body).await,
+        Some(route) => predict_route(&state, &route, &headers, &body, Protocol::Mlflow).await,
         None => mlflow_error(
             StatusCode::BAD_REQUEST,
             "BAD_REQUEST",
@@ -916,5 +926,5 @@ async fn invocations_named(
     headers: HeaderMap,
     TimedBody(body): TimedBody,
 ) -> Response {
-    invocations_route(&state, &name, &headers, &body).await
+    predict_route(&state, &name, &headers, &body, Protocol::Mlflow).await
 }

@@ -180,3 +180,46 @@ pub fn iris_rows() -> Vec<Vec<f64>> {
         .map(|l| l.split(',').take(4).map(|v| v.parse().unwrap()).collect())
         .collect()
 }
+
+/// Clients that POST `body` to `path` on `addr` until `stop` is set, one connection per request; each returns
+/// (answered, failed, the `x-steward-model-version`s that answered).
+pub fn load_until(
+    addr: &str,
+    path: &str,
+    body: &str,
+    clients: usize,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<std::thread::JoinHandle<(usize, usize, std::collections::BTreeSet<String>)>> {
+    (0..clients)
+        .map(|_| {
+            let (addr, path, body, stop) = (
+                addr.to_string(),
+                path.to_string(),
+                body.to_string(),
+                stop.clone(),
+            );
+            std::thread::spawn(move || {
+                let (mut served, mut failed, mut versions) =
+                    (0usize, 0usize, std::collections::BTreeSet::new());
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let answer = http(
+                        &addr,
+                        "POST",
+                        &path,
+                        &[("content-type", "application/json")],
+                        body.as_bytes(),
+                    );
+                    if answer.status == 200 {
+                        served += 1;
+                        if let Some(v) = answer.header("x-steward-model-version") {
+                            versions.insert(v.to_string());
+                        }
+                    } else {
+                        failed += 1;
+                    }
+                }
+                (served, failed, versions)
+            })
+        })
+        .collect()
+}
