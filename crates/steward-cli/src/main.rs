@@ -112,6 +112,15 @@ struct ServeArgs {
     /// Do not record predictions (inputs, answers, latency) in the store.
     #[arg(long)]
     no_capture: bool,
+    /// Keep at most this many captured predictions (the newest); 0 keeps all.
+    #[arg(long, default_value_t = steward_server::DEFAULT_CAPTURE_KEEP)]
+    capture_keep: u64,
+    /// Drop captured predictions older than this many hours.
+    #[arg(long)]
+    capture_max_age_hours: Option<f64>,
+    /// How often the captured predictions are pruned to the limits above, in seconds.
+    #[arg(long, default_value_t = 60.0)]
+    capture_prune_seconds: f64,
     /// Captured predictions waiting to be written beyond this many are dropped (and counted in /metrics).
     #[arg(long, default_value_t = steward_server::DEFAULT_CAPTURE_QUEUE)]
     capture_queue: usize,
@@ -416,6 +425,16 @@ async fn serve(steward: Steward, args: ServeArgs, json: bool) -> anyhow::Result<
             body_timeout: std::time::Duration::from_millis(args.body_timeout_ms),
             header_timeout: std::time::Duration::from_millis(args.header_timeout_ms),
             capture_queue: (!args.no_capture).then_some(args.capture_queue),
+            retention: steward_server::Retention {
+                keep: (args.capture_keep > 0).then_some(args.capture_keep),
+                max_age: args
+                    .capture_max_age_hours
+                    .filter(|h| h.is_finite() && *h > 0.0)
+                    .map(|h| std::time::Duration::from_secs_f64(h * 3600.0)),
+                every: std::time::Duration::from_secs_f64(
+                    args.capture_prune_seconds.clamp(0.1, 86_400.0),
+                ),
+            },
             batching: args
                 .batch_max_rows
                 .map(|max_rows| steward_server::BatchConfig {

@@ -483,3 +483,30 @@ fn servers_sharing_postgres_follow_deployments_and_capture_there() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn captured_predictions_are_pruned_to_the_newest() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    iris_home(home);
+    let server = Server::start(
+        home,
+        &["--capture-keep", "5", "--capture-prune-seconds", "0.2"],
+    );
+    for _ in 0..20 {
+        infer(&server, &[5.9, 3.0, 5.1, 1.8], None);
+    }
+    let started = Instant::now();
+    loop {
+        let written = metric(&server, "steward_capture_records_total{fate=\"written\"}");
+        let kept = captured(home, "primary").len();
+        if written == 20.0 && kept == 5 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "written {written}, kept {kept}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

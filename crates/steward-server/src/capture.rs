@@ -21,6 +21,47 @@ const WRITE_BATCH: usize = 2_048;
 /// pages it touches, so many small transactions cost far more than a few large ones.
 const LINGER: Duration = Duration::from_millis(20);
 
+/// How many captured predictions the store keeps by default (about 3 GB in SQLite); older ones are pruned.
+pub const DEFAULT_KEEP: u64 = 10_000_000;
+/// What the capture keeps: at most `keep` records (the newest), none older than `max_age`, checked `every`.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub keep: Option<u64>,
+    pub max_age: Option<Duration>,
+    pub every: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            keep: Some(DEFAULT_KEEP),
+            max_age: None,
+            every: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Prunes now and then every `retention.every`, for as long as the server runs (each replica may; pruning is
+/// idempotent).
+pub fn start_pruning(store: Arc<dyn Store>, retention: Retention) {
+    if retention.keep.is_none() && retention.max_age.is_none() {
+        return;
+    }
+    tokio::spawn(async move {
+        loop {
+            let before = retention
+                .max_age
+                .map(|age| now_millis() - age.as_millis() as i64);
+            match store.prune_predictions(retention.keep, before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(records = n, "old captured predictions pruned"),
+                Err(error) => tracing::warn!(%error, "pruning captured predictions failed"),
+            }
+            tokio::time::sleep(retention.every).await;
+        }
+    });
+}
+
 /// One answered request, as it leaves the request path. Turning it into JSON happens on the writer task.
 pub struct Captured {
     pub request_id: String,

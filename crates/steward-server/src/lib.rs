@@ -37,6 +37,7 @@ use tracing::Instrument;
 
 pub use batching::BatchConfig;
 pub use capture::DEFAULT_QUEUE as DEFAULT_CAPTURE_QUEUE;
+pub use capture::{DEFAULT_KEEP as DEFAULT_CAPTURE_KEEP, Retention};
 pub use requests::RequestError;
 pub use routing::ROUTING_KEY_HEADER;
 use routing::Route;
@@ -79,6 +80,8 @@ pub struct ServerOptions {
     pub header_timeout: Duration,
     /// Capture queue length; `None` turns capture off.
     pub capture_queue: Option<usize>,
+    /// How much captured traffic the store keeps.
+    pub retention: Retention,
     /// Micro-batching of concurrent small requests; `None` (the default) predicts each request on its own.
     pub batching: Option<BatchConfig>,
 }
@@ -90,6 +93,7 @@ impl Default for ServerOptions {
             body_timeout: DEFAULT_BODY_TIMEOUT,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             capture_queue: Some(capture::DEFAULT_QUEUE),
+            retention: Retention::default(),
             batching: None,
         }
     }
@@ -117,6 +121,9 @@ impl AppState {
         let capture = options
             .capture_queue
             .map(|queue| capture::Capture::start(steward.store.clone(), queue));
+        if capture.is_some() {
+            capture::start_pruning(steward.store.clone(), options.retention);
+        }
         Arc::new(AppState {
             id_prefix: random[..16].to_string(),
             requests: std::sync::atomic::AtomicU64::new(0),

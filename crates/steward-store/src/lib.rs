@@ -180,6 +180,15 @@ pub trait PredictionStore: Send + Sync {
     /// Appends captured predictions in one transaction. They emit no event: traffic is not a registry change.
     /// Records name their model by name and survive the model's deletion (they are history).
     async fn record_predictions(&self, predictions: &[NewPrediction]) -> StoreResult<()>;
+    /// Deletes captured predictions beyond the newest `keep` (by id: ids grow with every record, so this is an
+    /// index range, not a count; gaps from rolled-back writes make it keep slightly fewer) and those recorded
+    /// before `before` (either limit optional); returns how many went. Servers call it periodically, so capture
+    /// never fills the disk.
+    async fn prune_predictions(
+        &self,
+        keep: Option<u64>,
+        before: Option<Millis>,
+    ) -> StoreResult<u64>;
     /// Newest first.
     async fn list_predictions(
         &self,

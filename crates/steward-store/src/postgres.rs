@@ -1781,6 +1781,30 @@ impl PredictionStore for PostgresStore {
         Ok(())
     }
 
+    async fn prune_predictions(
+        &self,
+        keep: Option<u64>,
+        before: Option<Millis>,
+    ) -> StoreResult<u64> {
+        let client = self.client().await?;
+        let mut deleted = 0;
+        if let Some(keep) = keep {
+            let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+            deleted += client
+                .execute(
+                    "DELETE FROM predictions WHERE id <= (SELECT max(id) FROM predictions) - $1",
+                    &[&keep],
+                )
+                .await?;
+        }
+        if let Some(before) = before {
+            deleted += client
+                .execute("DELETE FROM predictions WHERE at < $1", &[&before])
+                .await?;
+        }
+        Ok(deleted)
+    }
+
     async fn list_predictions(
         &self,
         query: &PredictionQuery,

@@ -1814,6 +1814,28 @@ impl PredictionStore for SqliteStore {
         .await
     }
 
+    async fn prune_predictions(
+        &self,
+        keep: Option<u64>,
+        before: Option<Millis>,
+    ) -> StoreResult<u64> {
+        self.write(move |tx| {
+            let mut deleted = 0;
+            if let Some(keep) = keep {
+                let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+                deleted += tx.execute(
+                    "DELETE FROM predictions WHERE id <= (SELECT max(id) FROM predictions) - ?1",
+                    [keep],
+                )?;
+            }
+            if let Some(before) = before {
+                deleted += tx.execute("DELETE FROM predictions WHERE at < ?1", [before])?;
+            }
+            Ok(deleted as u64)
+        })
+        .await
+    }
+
     async fn list_predictions(
         &self,
         query: &PredictionQuery,

@@ -1396,6 +1396,30 @@ async fn predictions_are_recorded_in_batches_and_listed_newest_first(f: Fixture)
     same(&one.items[0], &batch[42]);
     // Traffic is not a registry change: no events.
     assert!(store.events_after(0, 10).await.unwrap().is_empty());
+
+    // Pruning keeps the newest, and drops what is older than a time.
+    assert_eq!(store.prune_predictions(Some(1000), None).await.unwrap(), 0);
+    assert_eq!(store.prune_predictions(Some(100), None).await.unwrap(), 150);
+    let left = store
+        .list_predictions(&PredictionQuery::default(), &PageRequest::first(1000))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(left.len(), 100);
+    assert_eq!(left.last().unwrap().request_id, "req-150");
+    let cutoff = batch[200].at;
+    assert_eq!(
+        store.prune_predictions(None, Some(cutoff)).await.unwrap(),
+        50
+    );
+    let left = store
+        .list_predictions(&PredictionQuery::default(), &PageRequest::first(1000))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(left.len(), 50);
+    assert!(left.iter().all(|p| p.at >= cutoff));
+    assert_eq!(store.prune_predictions(Some(0), None).await.unwrap(), 50);
 }
 
 #[tokio::test]
