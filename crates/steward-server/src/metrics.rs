@@ -83,11 +83,12 @@ impl Metrics {
     pub fn render(&self, gauges: &Gauges<'_>) -> String {
         let mut out = String::new();
         let escape = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
-        let _ = writeln!(
-            out,
-            "# HELP steward_requests_total Prediction requests by model, version and status."
+        header(
+            &mut out,
+            "steward_requests_total",
+            "counter",
+            "Prediction requests by model, version and status.",
         );
-        let _ = writeln!(out, "# TYPE steward_requests_total counter");
         if let Ok(requests) = self.requests.lock() {
             for (model, versions) in requests.iter() {
                 for (version, statuses) in versions {
@@ -102,11 +103,12 @@ impl Metrics {
                 }
             }
         }
-        let _ = writeln!(
-            out,
-            "# HELP steward_request_duration_seconds Latency of prediction requests."
+        header(
+            &mut out,
+            "steward_request_duration_seconds",
+            "histogram",
+            "Latency of prediction requests.",
         );
-        let _ = writeln!(out, "# TYPE steward_request_duration_seconds histogram");
         let mut cumulative = 0;
         for (i, bound) in BUCKETS.iter().enumerate() {
             cumulative += self.latency[i].load(Ordering::Relaxed);
@@ -123,28 +125,25 @@ impl Metrics {
         let sum = self.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
         let _ = writeln!(out, "steward_request_duration_seconds_sum {sum}");
         let _ = writeln!(out, "steward_request_duration_seconds_count {cumulative}");
-        let _ = writeln!(out, "# HELP steward_rows_total Rows predicted.");
-        let _ = writeln!(out, "# TYPE steward_rows_total counter");
+        header(&mut out, "steward_rows_total", "counter", "Rows predicted.");
         let _ = writeln!(
             out,
             "steward_rows_total {}",
             self.rows.load(Ordering::Relaxed)
         );
-        let _ = writeln!(
-            out,
-            "# HELP steward_requests_in_flight Prediction requests being served."
+        single(
+            &mut out,
+            "steward_requests_in_flight",
+            "gauge",
+            "Prediction requests being served.",
+            self.in_flight.load(Ordering::Relaxed),
         );
-        let _ = writeln!(out, "# TYPE steward_requests_in_flight gauge");
-        let _ = writeln!(
-            out,
-            "steward_requests_in_flight {}",
-            self.in_flight.load(Ordering::Relaxed)
+        header(
+            &mut out,
+            "steward_model_load_seconds",
+            "gauge",
+            "How long loading each model version took.",
         );
-        let _ = writeln!(
-            out,
-            "# HELP steward_model_load_seconds How long loading each model version took."
-        );
-        let _ = writeln!(out, "# TYPE steward_model_load_seconds gauge");
         if let Ok(loads) = self.load_seconds.lock() {
             for ((model, version), seconds) in loads.iter() {
                 let _ = writeln!(
@@ -154,17 +153,19 @@ impl Metrics {
                 );
             }
         }
-        let _ = writeln!(
-            out,
-            "# HELP steward_models_loaded Model versions held in memory (dropped when no route refers to them)."
+        header(
+            &mut out,
+            "steward_models_loaded",
+            "gauge",
+            "Model versions held in memory (dropped when no route refers to them).",
         );
-        let _ = writeln!(out, "# TYPE steward_models_loaded gauge");
         let _ = writeln!(out, "steward_models_loaded {}", gauges.models_loaded);
-        let _ = writeln!(
-            out,
-            "# HELP steward_shadow_predictions_total Requests mirrored to a shadow version, by outcome."
+        header(
+            &mut out,
+            "steward_shadow_predictions_total",
+            "counter",
+            "Requests mirrored to a shadow version, by outcome.",
         );
-        let _ = writeln!(out, "# TYPE steward_shadow_predictions_total counter");
         for (status, counter) in [("ok", &self.shadow_ok), ("failed", &self.shadow_failed)] {
             let _ = writeln!(
                 out,
@@ -173,21 +174,23 @@ impl Metrics {
             );
         }
         if let Some(counters) = gauges.batching {
-            let _ = writeln!(
-                out,
-                "# HELP steward_batches_total Predictions made by the micro-batcher (each for one or more requests)."
+            header(
+                &mut out,
+                "steward_batches_total",
+                "counter",
+                "Predictions made by the micro-batcher (each for one or more requests).",
             );
-            let _ = writeln!(out, "# TYPE steward_batches_total counter");
             let _ = writeln!(
                 out,
                 "steward_batches_total {}",
                 counters.batches.load(Ordering::Relaxed)
             );
-            let _ = writeln!(
-                out,
-                "# HELP steward_batched_requests_total Requests answered through the micro-batcher."
+            header(
+                &mut out,
+                "steward_batched_requests_total",
+                "counter",
+                "Requests answered through the micro-batcher.",
             );
-            let _ = writeln!(out, "# TYPE steward_batched_requests_total counter");
             let _ = writeln!(
                 out,
                 "steward_batched_requests_total {}",
@@ -195,17 +198,19 @@ impl Metrics {
             );
         }
         if let Some((depth, counters)) = gauges.capture {
-            let _ = writeln!(
-                out,
-                "# HELP steward_capture_queue_depth Captured predictions waiting to be written."
+            header(
+                &mut out,
+                "steward_capture_queue_depth",
+                "gauge",
+                "Captured predictions waiting to be written.",
             );
-            let _ = writeln!(out, "# TYPE steward_capture_queue_depth gauge");
             let _ = writeln!(out, "steward_capture_queue_depth {depth}");
-            let _ = writeln!(
-                out,
-                "# HELP steward_capture_records_total Captured predictions by fate: written, dropped (queue full), failed (store error)."
+            header(
+                &mut out,
+                "steward_capture_records_total",
+                "counter",
+                "Captured predictions by fate: written, dropped (queue full), failed (store error).",
             );
-            let _ = writeln!(out, "# TYPE steward_capture_records_total counter");
             for (fate, counter) in [
                 ("written", &counters.written),
                 ("dropped", &counters.dropped),
@@ -220,4 +225,16 @@ impl Metrics {
         }
         out
     }
+}
+
+/// The `# HELP` and `# TYPE` lines of a metric.
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// A metric with one unlabelled sample.
+fn single(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    header(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
 }
