@@ -194,7 +194,7 @@ impl LinearClassifier {
             }
             for i in 0..n {
                 let (s, e) = (s[i], e[i]);
-                // As in `row`: e^-s/(1+e^-s) and 1/(1+e^-s); NaN stays NaN.
+                // 1/(1+e^s) = e^-s/(1+e^-s) and 1/(1+e^-s): one exponential for both; NaN stays NaN.
                 let (negative, positive) = if s.is_nan() {
                     (f64::NAN, f64::NAN)
                 } else {
@@ -211,19 +211,13 @@ impl LinearClassifier {
     #[inline]
     fn row(&self, row: &[f32], scores: &mut [f64], out: &mut [f32]) -> usize {
         if self.mirrored {
+            // (With LOGISTIC, `run` takes `mirrored_logistic` instead, for whole blocks.)
             let s = self.weights.score_of(1, row);
-            if self.post_transform == PostTransform::Logistic {
-                // 1/(1+e^-s) and 1/(1+e^s) = e^-s/(1+e^-s): one exponential for both.
-                let e = (-s).exp();
-                out[0] = (e / (1.0 + e)) as f32;
-                out[1] = (1.0 / (1.0 + e)) as f32;
-            } else {
-                scores[0] = -s;
-                scores[1] = s;
-                apply_post_transform(self.post_transform, scores);
-                out[0] = scores[0] as f32;
-                out[1] = scores[1] as f32;
-            }
+            scores[0] = -s;
+            scores[1] = s;
+            apply_post_transform(self.post_transform, scores);
+            out[0] = scores[0] as f32;
+            out[1] = scores[1] as f32;
             // The first of equal scores wins, as in the general case.
             return usize::from(s > -s);
         }

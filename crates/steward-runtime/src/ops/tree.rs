@@ -96,6 +96,31 @@ pub struct Forest {
     aggregate: Aggregate,
 }
 
+impl FastNode {
+    /// The input column this node reads (leaves read column 0). With `MISSING` false the forest has no
+    /// missing-goes-true flag to strip.
+    #[inline]
+    fn column<const MISSING: bool>(&self) -> usize {
+        if MISSING {
+            (self.feature & !MISSING_TRUE) as usize
+        } else {
+            self.feature as usize
+        }
+    }
+
+    /// The node `x` goes to: `x <= threshold`, or a missing value where missing values go true. Without
+    /// `MISSING`, a NaN compares false and goes to the false side, as it should when no branch says otherwise.
+    #[inline]
+    fn next<const MISSING: bool>(&self, x: f32) -> usize {
+        let go_true = if MISSING {
+            (x <= self.threshold) | (x.is_nan() & (self.feature & MISSING_TRUE != 0))
+        } else {
+            x <= self.threshold
+        };
+        (if go_true { self.left } else { self.right }) as usize
+    }
+}
+
 /// The compact layout: nodes, each leaf's weight range (by node index), each tree's depth (by root order).
 #[derive(Debug, Clone)]
 struct FastTrees {
@@ -359,10 +384,7 @@ impl Forest {
                 if node.left as usize == i {
                     break;
                 }
-                let x = row[(node.feature & !MISSING_TRUE) as usize];
-                let go_true =
-                    (x <= node.threshold) | (x.is_nan() & (node.feature & MISSING_TRUE != 0));
-                i = if go_true { node.left } else { node.right } as usize;
+                i = node.next::<true>(row[node.column::<true>()]);
             }
             let (start, end) = fast.leaf_ranges[i];
             return (start as usize, end as usize);
@@ -415,15 +437,6 @@ impl Forest {
         width: usize,
         out: &mut [(usize, usize)],
     ) {
-        let step = |node: &FastNode, row: &[f32]| -> u32 {
-            let go_true = if MISSING {
-                let x = row[(node.feature & !MISSING_TRUE) as usize];
-                (x <= node.threshold) | (x.is_nan() & (node.feature & MISSING_TRUE != 0))
-            } else {
-                row[node.feature as usize] <= node.threshold
-            };
-            if go_true { node.left } else { node.right }
-        };
         let root = self.roots[tree] as usize;
         let depth = fast.depths[tree];
         // The checks the unchecked loads below rely on, once per call instead of per step.
@@ -445,26 +458,16 @@ impl Forest {
                         unsafe {
                             std::hint::assert_unchecked(*i < n_nodes);
                             let node = fast.nodes.get_unchecked(*i);
-                            let feature = if MISSING {
-                                (node.feature & !MISSING_TRUE) as usize
-                            } else {
-                                node.feature as usize
-                            };
-                            let x = *rows.get_unchecked(lane * width + feature);
-                            let go_true = if MISSING {
-                                (x <= node.threshold)
-                                    | (x.is_nan() & (node.feature & MISSING_TRUE != 0))
-                            } else {
-                                x <= node.threshold
-                            };
-                            *i = if go_true { node.left } else { node.right } as usize;
+                            let x = *rows.get_unchecked(lane * width + node.column::<MISSING>());
+                            *i = node.next::<MISSING>(x);
                         }
                     }
                 }
             } else {
                 for _ in 0..depth {
                     for (lane, i) in nodes[..lanes].iter_mut().enumerate() {
-                        *i = step(&fast.nodes[*i], &rows[lane * width..]) as usize;
+                        let node = &fast.nodes[*i];
+                        *i = node.next::<MISSING>(rows[lane * width + node.column::<MISSING>()]);
                     }
                 }
             }
