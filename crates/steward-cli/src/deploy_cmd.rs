@@ -125,16 +125,12 @@ pub(crate) async fn deployments(
     match command {
         DeploymentsCommand::List { limit, page_token } => {
             let page = steward
-                .store
-                .list_deployments(&PageRequest {
+                .deployments(&PageRequest {
                     limit: Some(limit),
                     page_token,
                 })
                 .await?;
-            let mut resolved = Vec::with_capacity(page.items.len());
-            for deployment in page.items {
-                resolved.push(steward.resolve_deployment(deployment).await?);
-            }
+            let resolved = page.items;
             if json {
                 return print_json(&serde_json::json!({
                     "deployments": resolved,
@@ -164,8 +160,7 @@ pub(crate) async fn deployments(
             next_page_hint(&page.next_page_token);
         }
         DeploymentsCommand::Show { name } => {
-            let deployment = steward.store.get_deployment(&name).await?;
-            let resolved = steward.resolve_deployment(deployment).await?;
+            let resolved = steward.deployment(&name).await?;
             if json {
                 return print_json(&resolved);
             }

@@ -421,32 +421,15 @@ struct PageQuery {
 }
 
 async fn list_deployments(State(s): State<Arc<AppState>>, Query(q): Query<PageQuery>) -> Response {
-    let result: Result<_, ServiceError> = async {
-        let page = s
-            .steward
-            .store
-            .list_deployments(&PageRequest {
-                limit: q.limit,
-                page_token: q.page_token,
-            })
-            .await?;
-        let mut items = Vec::with_capacity(page.items.len());
-        for deployment in page.items {
-            items.push(s.steward.resolve_deployment(deployment).await?);
-        }
-        Ok(json!({"items": items, "next_page_token": page.next_page_token}))
-    }
-    .await;
-    ok_json(result)
+    let page = PageRequest {
+        limit: q.limit,
+        page_token: q.page_token,
+    };
+    ok_json(s.steward.deployments(&page).await)
 }
 
 async fn get_deployment(State(s): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
-    let result: Result<_, ServiceError> = async {
-        let deployment = s.steward.store.get_deployment(&name).await?;
-        s.steward.resolve_deployment(deployment).await
-    }
-    .await;
-    ok_json(result)
+    ok_json(s.steward.deployment(&name).await)
 }
 
 #[derive(Deserialize)]

@@ -2,7 +2,9 @@
 //! send a share of the traffic to a canary version and mirror every request to a shadow version.
 
 use serde::Serialize;
-use steward_store::{Audit, Canary, Deployment, DeploymentTarget, ModelVersion, NewDeployment};
+use steward_store::{
+    Audit, Canary, Deployment, DeploymentTarget, ModelVersion, NewDeployment, Page, PageRequest,
+};
 
 use crate::{ServiceError, ServiceResult, Steward};
 
@@ -92,6 +94,25 @@ impl Steward {
             )
             .await?;
         self.resolve_deployment(deployment).await
+    }
+
+    /// The deployment `name` with the versions it routes to now.
+    pub async fn deployment(&self, name: &str) -> ServiceResult<ResolvedDeployment> {
+        let deployment = self.store.get_deployment(name).await?;
+        self.resolve_deployment(deployment).await
+    }
+
+    /// A page of deployments (by name), each with the versions it routes to now.
+    pub async fn deployments(&self, page: &PageRequest) -> ServiceResult<Page<ResolvedDeployment>> {
+        let page = self.store.list_deployments(page).await?;
+        let mut items = Vec::with_capacity(page.items.len());
+        for deployment in page.items {
+            items.push(self.resolve_deployment(deployment).await?);
+        }
+        Ok(Page {
+            items,
+            next_page_token: page.next_page_token,
+        })
     }
 
     /// The versions a deployment's arms point at now (its alias may have moved since it was written).
