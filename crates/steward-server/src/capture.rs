@@ -210,17 +210,7 @@ impl Serialize for Outputs<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let outcome = self.0;
         let mut map = serializer.serialize_map(None)?;
-        match (&outcome.labels, &outcome.values) {
-            (Some(labels), _) => map.serialize_entry("predictions", labels)?,
-            (None, Some(values)) if outcome.values_per_row <= 1 => {
-                map.serialize_entry("predictions", values)?
-            }
-            (None, Some(values)) => map.serialize_entry(
-                "predictions",
-                &values.chunks(outcome.values_per_row).collect::<Vec<_>>(),
-            )?,
-            _ => map.serialize_entry("predictions", &[] as &[f64])?,
-        }
+        map.serialize_entry("predictions", &outcome.predictions())?;
         if let Some(probabilities) = &outcome.probabilities {
             map.serialize_entry("probabilities", probabilities)?;
         }

@@ -62,11 +62,13 @@ fn request_id(state: &AppState) -> (String, u64) {
     (format!("{}{n:016x}", state.id_prefix), n)
 }
 
-/// A version ready to predict, with its input columns worked out once (requests are parsed against them).
+/// A version ready to predict, with its input columns worked out once (requests are parsed against them) and,
+/// when micro-batching is on, its batcher (started by the first request that needs it, dropped with it).
 #[derive(Clone)]
 struct Loaded {
     predictor: Arc<Predictor>,
     columns: Option<Arc<[String]>>,
+    batcher: Arc<std::sync::OnceLock<batching::Batcher>>,
 }
 
 /// How a server is set up beyond its store.
@@ -106,8 +108,8 @@ pub struct AppState {
     steward: Arc<Steward>,
     /// Route text (`iris`, `iris@production`, `iris/3`) → what it resolved to.
     routes: RwLock<HashMap<String, Arc<Route>>>,
-    predictors: Mutex<HashMap<(String, i64), Loaded>>,
-    batchers: Mutex<HashMap<(String, i64), Arc<batching::Batcher>>>,
+    /// model → version → loaded predictor (nested, so a lookup borrows the model name instead of copying it).
+    predictors: Mutex<HashMap<String, HashMap<i64, Loaded>>>,
     batch_counters: Arc<batching::BatchCounters>,
     options: ServerOptions,
     metrics: metrics::Metrics,
@@ -130,7 +132,6 @@ impl AppState {
             steward,
             routes: RwLock::new(HashMap::new()),
             predictors: Mutex::new(HashMap::new()),
-            batchers: Mutex::new(HashMap::new()),
             batch_counters: Arc::default(),
             options,
             metrics: metrics::Metrics::default(),
@@ -180,13 +181,11 @@ impl AppState {
     }
 
     async fn predictor(&self, version: &ModelVersion) -> Result<Loaded, ServiceError> {
-        let key = (version.model.clone(), version.version);
-        if let Some(loaded) = self
-            .predictors
-            .lock()
-            .ok()
-            .and_then(|p| p.get(&key).cloned())
-        {
+        if let Some(loaded) = self.predictors.lock().ok().and_then(|p| {
+            p.get(version.model.as_str())
+                .and_then(|versions| versions.get(&version.version))
+                .cloned()
+        }) {
             return Ok(loaded);
         }
         let started = std::time::Instant::now();
@@ -202,9 +201,13 @@ impl AppState {
         let loaded = Loaded {
             columns: predictor.input_columns().map(Arc::from),
             predictor,
+            batcher: Arc::default(),
         };
         if let Ok(mut predictors) = self.predictors.lock() {
-            predictors.insert(key, loaded.clone());
+            predictors
+                .entry(version.model.clone())
+                .or_default()
+                .insert(version.version, loaded.clone());
         }
         Ok(loaded)
     }
@@ -246,17 +249,17 @@ impl AppState {
             *routes = fresh;
         }
         if let Ok(mut predictors) = self.predictors.lock() {
-            let before = predictors.len();
-            predictors.retain(|key, _| referenced.contains(key));
-            if let Ok(mut batchers) = self.batchers.lock() {
-                batchers.retain(|key, _| referenced.contains(key));
+            let count = |p: &HashMap<String, HashMap<i64, Loaded>>| {
+                p.values().map(HashMap::len).sum::<usize>()
+            };
+            let before = count(&predictors);
+            for (model, versions) in predictors.iter_mut() {
+                versions.retain(|version, _| referenced.contains(&(model.clone(), *version)));
             }
-            if predictors.len() < before {
-                tracing::info!(
-                    dropped = before - predictors.len(),
-                    kept = predictors.len(),
-                    "unreferenced models dropped"
-                );
+            predictors.retain(|_, versions| !versions.is_empty());
+            let kept = count(&predictors);
+            if kept < before {
+                tracing::info!(dropped = before - kept, kept, "unreferenced models dropped");
             }
         }
     }
@@ -265,35 +268,28 @@ impl AppState {
     /// batch; otherwise directly.
     async fn predict(
         &self,
-        predictor: Arc<Predictor>,
+        loaded: Loaded,
         data: Arc<Dataset>,
         version: &Arc<ModelVersion>,
     ) -> Result<PredictOutcome, ServiceError> {
         let Some(config) = self.options.batching.filter(|c| data.n_rows < c.max_rows) else {
-            return predict_batch(predictor, data, version).await;
+            return predict_batch(loaded.predictor, data, version).await;
         };
-        let key = (version.model.clone(), version.version);
-        let batcher = self.batchers.lock().ok().map(|mut batchers| {
-            batchers
-                .entry(key)
-                .or_insert_with(|| {
-                    Arc::new(batching::Batcher::start(
-                        predictor.clone(),
-                        version.clone(),
-                        config,
-                        self.batch_counters.clone(),
-                    ))
-                })
-                .clone()
+        let batcher = loaded.batcher.get_or_init(|| {
+            batching::Batcher::start(
+                loaded.predictor.clone(),
+                version.clone(),
+                config,
+                self.batch_counters.clone(),
+            )
         });
-        let Some(batcher) = batcher else {
-            return predict_batch(predictor, data, version).await;
-        };
         batcher.predict(data).await
     }
 
     fn loaded_models(&self) -> usize {
-        self.predictors.lock().map_or(0, |p| p.len())
+        self.predictors
+            .lock()
+            .map_or(0, |p| p.values().map(HashMap::len).sum())
     }
 }
 
@@ -386,18 +382,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v2/models/{name}", get(model_metadata))
         .route("/v2/models/{name}/ready", get(model_ready))
         .route("/v2/models/{name}/infer", post(infer))
-        .route(
-            "/v2/models/{name}/versions/{version}",
-            get(model_metadata_version),
-        )
+        .route("/v2/models/{name}/versions/{version}", get(model_metadata))
         .route(
             "/v2/models/{name}/versions/{version}/ready",
-            get(model_ready_version),
+            get(model_ready),
         )
-        .route(
-            "/v2/models/{name}/versions/{version}/infer",
-            post(infer_version),
-        )
+        .route("/v2/models/{name}/versions/{version}/infer", post(infer))
         .route("/invocations", post(invocations))
         .route("/models/{name}/invocations", post(invocations_named))
         .route("/metrics", get(render_metrics))
@@ -516,10 +506,25 @@ fn oip_error(error: &ServiceError) -> Response {
     (status, Json(json!({"error": error.to_string()}))).into_response()
 }
 
-fn route_of(name: &str, version: Option<&str>) -> String {
-    match version {
-        Some(v) => format!("{name}/{v}"),
-        None => name.to_string(),
+/// The route text of `/v2/models/{name}[/versions/{version}]/...`: `name` or `name/version`, so one handler
+/// serves both paths.
+struct ModelRoute(String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ModelRoute {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Response> {
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let name = params.get("name").cloned().unwrap_or_default();
+        Ok(ModelRoute(match params.get("version") {
+            Some(version) => format!("{name}/{version}"),
+            None => name,
+        }))
     }
 }
 
@@ -528,11 +533,11 @@ async fn metadata(state: &AppState, route: &str) -> Response {
         Ok(route) => route.primary.clone(),
         Err(e) => return oip_error(&e),
     };
-    let predictor = match state.predictor(&version).await {
-        Ok(loaded) => loaded.predictor,
+    let (predictor, columns) = match state.predictor(&version).await {
+        Ok(loaded) => (loaded.predictor, loaded.columns),
         Err(e) => return oip_error(&e),
     };
-    let inputs: Vec<Value> = match predictor.input_columns() {
+    let inputs: Vec<Value> = match columns {
         Some(columns) => columns
             .iter()
             .map(|c| json!({"name": c, "datatype": "FP64", "shape": [-1]}))
@@ -561,15 +566,11 @@ async fn metadata(state: &AppState, route: &str) -> Response {
     .into_response()
 }
 
-async fn model_metadata(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
-    metadata(&state, &route_of(&name, None)).await
-}
-
-async fn model_metadata_version(
+async fn model_metadata(
     State(state): State<Arc<AppState>>,
-    Path((name, version)): Path<(String, String)>,
+    ModelRoute(route): ModelRoute,
 ) -> Response {
-    metadata(&state, &route_of(&name, Some(&version))).await
+    metadata(&state, &route).await
 }
 
 async fn ready(state: &AppState, route: &str) -> Response {
@@ -594,15 +595,11 @@ async fn ready(state: &AppState, route: &str) -> Response {
     }
 }
 
-async fn model_ready(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
-    ready(&state, &route_of(&name, None)).await
-}
-
-async fn model_ready_version(
+async fn model_ready(
     State(state): State<Arc<AppState>>,
-    Path((name, version)): Path<(String, String)>,
+    ModelRoute(route): ModelRoute,
 ) -> Response {
-    ready(&state, &route_of(&name, Some(&version))).await
+    ready(&state, &route).await
 }
 
 fn with_headers(mut response: Response, predicted: &Predicted, request_id: &str) -> Response {
@@ -662,7 +659,7 @@ async fn run_prediction(
         .map_err(|e| (StatusCode::BAD_REQUEST, Json(json!({"error": e.0}))).into_response())?;
     let data = Arc::new(data);
     let outcome = state
-        .predict(loaded.predictor, data.clone(), &version)
+        .predict(loaded, data.clone(), &version)
         .await
         .map_err(|e| oip_error(&e))?;
     Ok(Predicted {
@@ -812,34 +809,11 @@ async fn infer_inner(
 
 async fn infer(
     State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
+    ModelRoute(route): ModelRoute,
     headers: HeaderMap,
     TimedBody(body): TimedBody,
 ) -> Response {
-    predict_route(
-        &state,
-        &route_of(&name, None),
-        &headers,
-        &body,
-        Protocol::OpenInference,
-    )
-    .await
-}
-
-async fn infer_version(
-    State(state): State<Arc<AppState>>,
-    Path((name, version)): Path<(String, String)>,
-    headers: HeaderMap,
-    TimedBody(body): TimedBody,
-) -> Response {
-    predict_route(
-        &state,
-        &route_of(&name, Some(&version)),
-        &headers,
-        &body,
-        Protocol::OpenInference,
-    )
-    .await
+    predict_route(&state, &route, &headers, &body, Protocol::OpenInference).await
 }
 
 /// MLflow's error shape, for the MLflow-style endpoints.
@@ -877,7 +851,7 @@ async fn invocations_inner(
     match result {
         Ok(predicted) => {
             let outcome = &predicted.outcome;
-            let response = Json(json!({"predictions": outcome.predictions_json()})).into_response();
+            let response = Json(json!({"predictions": outcome.predictions()})).into_response();
             let response = with_headers(response, &predicted, &request_id);
             let (rows, version) = (outcome.rows, predicted.version.clone());
             after_answer(state, predicted, request_id, started);

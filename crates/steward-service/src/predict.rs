@@ -48,15 +48,24 @@ impl PredictOutcome {
         self.values.as_ref().and_then(|v| v.get(i * k..(i + 1) * k))
     }
 
-    /// `predictions` as clients read them: labels, else one number per row, else one list per row.
-    pub fn predictions_json(&self) -> serde_json::Value {
-        match (&self.labels, &self.values) {
-            (Some(labels), _) => serde_json::json!(labels),
-            (None, Some(values)) if self.values_per_row <= 1 => serde_json::json!(values),
-            (None, Some(values)) => {
-                serde_json::json!(values.chunks(self.values_per_row).collect::<Vec<_>>())
-            }
-            _ => serde_json::json!([]),
+    /// `predictions` as clients read them: labels, else one number per row, else one list per row. Serialized
+    /// straight from the outcome (the capture writes it on a hot path).
+    pub fn predictions(&self) -> Predictions<'_> {
+        Predictions(self)
+    }
+}
+
+/// See [`PredictOutcome::predictions`].
+pub struct Predictions<'a>(&'a PredictOutcome);
+
+impl Serialize for Predictions<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let outcome = self.0;
+        match (&outcome.labels, &outcome.values) {
+            (Some(labels), _) => labels.serialize(serializer),
+            (None, Some(values)) if outcome.values_per_row <= 1 => values.serialize(serializer),
+            (None, Some(values)) => serializer.collect_seq(values.chunks(outcome.values_per_row)),
+            _ => serializer.collect_seq(std::iter::empty::<f64>()),
         }
     }
 }
