@@ -20,11 +20,7 @@ const TREE: &str = "onnx/iris_decision_tree_op18.onnx";
 /// iris versions 1 (forest), 2 (logistic regression), 3 (decision tree); production -> 1.
 fn iris_home(home: &Path) {
     for file in [FOREST, LOGISTIC, TREE] {
-        ok(
-            home,
-            None,
-            &["versions", "register", "iris", &fixture(file)],
-        );
+        register(home, "iris", file);
     }
     ok(home, None, &["alias", "set", "iris", "production", "1"]);
 }

@@ -15,16 +15,7 @@ use common::*;
 fn open_inference_protocol_and_invocations() {
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
-    ok(
-        home,
-        None,
-        &[
-            "versions",
-            "register",
-            "onnx-iris",
-            &fixture("onnx/iris_random_forest_op18.onnx"),
-        ],
-    );
+    register(home, "onnx-iris", "onnx/iris_random_forest_op18.onnx");
     json(
         home,
         None,
@@ -181,16 +172,7 @@ fn open_inference_protocol_and_invocations() {
 fn errors_have_kserve_status_codes_and_one_json_shape() {
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
-    ok(
-        home,
-        None,
-        &[
-            "versions",
-            "register",
-            "iris",
-            &fixture("onnx/iris_random_forest_op18.onnx"),
-        ],
-    );
+    register(home, "iris", "onnx/iris_random_forest_op18.onnx");
     let server = Server::start(home, &[]);
     let unknown = server.json(
         "POST",
@@ -269,10 +251,8 @@ fn errors_have_kserve_status_codes_and_one_json_shape() {
 fn alias_moves_swap_the_served_version_without_failed_requests() {
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
-    let v1 = fixture("onnx/iris_random_forest_op18.onnx");
-    let v2 = fixture("onnx/iris_logistic_regression_op18.onnx");
-    ok(home, None, &["versions", "register", "iris", &v1]);
-    ok(home, None, &["versions", "register", "iris", &v2]);
+    register(home, "iris", "onnx/iris_random_forest_op18.onnx");
+    register(home, "iris", "onnx/iris_logistic_regression_op18.onnx");
     ok(home, None, &["alias", "set", "iris", "production", "1"]);
     let server = Server::start(home, &[]);
     let body = serde_json::json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.9, 3.0, 5.1, 1.8]}]});
@@ -326,16 +306,7 @@ fn alias_moves_swap_the_served_version_without_failed_requests() {
 #[test]
 fn sigterm_stops_the_server_gracefully() {
     let home = tempfile::tempdir().unwrap();
-    ok(
-        home.path(),
-        None,
-        &[
-            "versions",
-            "register",
-            "iris",
-            &fixture("onnx/iris_random_forest_op18.onnx"),
-        ],
-    );
+    register(home.path(), "iris", "onnx/iris_random_forest_op18.onnx");
     let mut server = Server::start(home.path(), &[]);
     assert_eq!(
         server.request("GET", "/v2/health/live", &[], b"").status,
@@ -389,16 +360,7 @@ fn sigterm_stops_the_server_gracefully() {
 fn metrics_count_requests_by_model_version_and_status() {
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
-    ok(
-        home,
-        None,
-        &[
-            "versions",
-            "register",
-            "iris",
-            &fixture("onnx/iris_random_forest_op18.onnx"),
-        ],
-    );
+    register(home, "iris", "onnx/iris_random_forest_op18.onnx");
     let server = Server::start(home, &[]);
     let body = serde_json::json!({"inputs": [{"name": "input", "shape": [2, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2, 6.7, 3.0, 5.2, 2.3]}]});
     for _ in 0..3 {
@@ -453,16 +415,7 @@ fn rest_api_reads_the_registry_and_moves_aliases() {
             "iris",
         ],
     );
-    ok(
-        home,
-        None,
-        &[
-            "versions",
-            "register",
-            "iris",
-            &fixture("onnx/iris_random_forest_op18.onnx"),
-        ],
-    );
+    register(home, "iris", "onnx/iris_random_forest_op18.onnx");
     let server = Server::start(home, &[]);
     let models = server.request("GET", "/api/v1/models", &[], b"").json();
     assert_eq!(models["items"][0]["name"], "iris");

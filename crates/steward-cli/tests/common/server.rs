@@ -170,6 +170,11 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Registers the fixture file `path` (under fixtures/) as a new version of `model`.
+pub fn register(home: &Path, model: &str, path: &str) {
+    super::ok(home, None, &["versions", "register", model, &fixture(path)]);
+}
+
 /// Every tenth row of iris: its four measurements.
 pub fn iris_rows() -> Vec<Vec<f64>> {
     std::fs::read_to_string(fixture("data/iris.csv"))
