@@ -82,22 +82,16 @@ pub struct CaptureCounters {
 
 pub struct Capture {
     sender: mpsc::Sender<Captured>,
-    capacity: usize,
     pub counters: Arc<CaptureCounters>,
 }
 
 impl Capture {
     /// Starts the writer task on the current runtime.
     pub fn start(store: Arc<dyn Store>, capacity: usize) -> Capture {
-        let capacity = capacity.max(1);
-        let (sender, receiver) = mpsc::channel(capacity);
+        let (sender, receiver) = mpsc::channel(capacity.max(1));
         let counters = Arc::new(CaptureCounters::default());
         tokio::spawn(write_loop(store, receiver, counters.clone()));
-        Capture {
-            sender,
-            capacity,
-            counters,
-        }
+        Capture { sender, counters }
     }
 
     pub fn record(&self, captured: Captured) {
@@ -113,7 +107,7 @@ impl Capture {
 
     /// Records waiting to be written.
     pub fn depth(&self) -> usize {
-        self.capacity - self.sender.capacity()
+        self.sender.max_capacity() - self.sender.capacity()
     }
 
     /// Waits until everything enqueued so far is written (or failed), at most `limit`. Called at shutdown.
