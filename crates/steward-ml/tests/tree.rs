@@ -326,7 +326,7 @@ fn same_seed_same_model_and_other_seeds_differ() {
     assert_eq!(regression_forest(3), regression_forest(3));
     assert_ne!(regression_forest(3), regression_forest(4));
 
-    // Boosting draws randomness only for the validation split.
+    // Boosting draws randomness for the validation split and for rounding its quantized gradients.
     let boosting = |seed| {
         let params = GradientBoostingParams {
             n_estimators: 20,

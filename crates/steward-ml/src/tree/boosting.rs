@@ -12,9 +12,10 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::binning::BinMapper;
-use super::grow::{GradientCriterion, GrowConfig, GrownTree, grow};
+use super::grow::{GrowConfig, GrownTree, grow};
 use super::model::{NodeView, Tree};
 use super::params::{EarlyStopping, GradientBoostingParams};
+use super::quantized::QuantizedGradients;
 use super::{
     TreeClassifier, TreeRegressor, check_class_labels, check_fit_input, check_predict_input,
     check_regression_targets, normalised, predict_rows,
@@ -208,6 +209,25 @@ fn validation_split(
     (train, validation)
 }
 
+/// Sets every leaf of a tree grown on quantized gradients to the Newton step of its rows' exact gradients and
+/// hessians, `-G / (H + l2)`, so quantization affects only which split is chosen, not the values.
+fn renew_leaf_values(grown: &mut GrownTree, gradients: &[f64], hessians: &[f64], l2: f64) {
+    for &(node, start, end) in &grown.leaves {
+        let (mut g, mut h) = (0.0, 0.0);
+        for &row in &grown.rows[start..end] {
+            g += gradients[row as usize];
+            h += hessians[row as usize];
+        }
+        let denominator = h + l2;
+        let value = if denominator > 0.0 {
+            -g / denominator
+        } else {
+            0.0
+        };
+        grown.tree.replace_leaf_values(node, &[value]);
+    }
+}
+
 /// The leaf values of a grown tree, written onto the raw scores of the training rows each leaf holds.
 fn add_leaf_values(grown: &GrownTree, raw: &mut [f64], n_outputs: usize, output: usize) {
     for &(node, start, end) in &grown.leaves {
@@ -323,6 +343,9 @@ fn boost_on_pool(
     }
     let mut gradients = vec![vec![0.0; train.len()]; n_outputs];
     let mut hessians = vec![vec![0.0; train.len()]; n_outputs];
+    let mut quantized: Vec<QuantizedGradients> = (0..n_outputs)
+        .map(|_| QuantizedGradients::default())
+        .collect();
     let config = GrowConfig {
         max_depth: params.max_depth,
         min_samples_split: 2,
@@ -343,17 +366,13 @@ fn boost_on_pool(
             &mut gradients,
             &mut hessians,
         );
-        let grown: Vec<GrownTree> = (0..n_outputs)
-            .into_par_iter()
-            .map(|output| {
-                let criterion = GradientCriterion {
-                    gradients: &gradients[output],
-                    hessians: &hessians[output],
-                    l2: params.l2_regularization,
-                    min_hessian: MIN_CHILD_HESSIAN,
-                    targets: None,
-                };
+        let grown: Vec<GrownTree> = quantized
+            .par_iter_mut()
+            .enumerate()
+            .map(|(output, quantized)| {
                 let mut rng = root.fork((2 + round * n_outputs + output) as u64);
+                quantized.quantize(&gradients[output], &hessians[output], rng.next_u64());
+                let criterion = quantized.criterion(params.l2_regularization, MIN_CHILD_HESSIAN);
                 let mut grown = grow(
                     &binned,
                     &mapper,
@@ -361,6 +380,12 @@ fn boost_on_pool(
                     rows.clone(),
                     &config,
                     &mut rng,
+                );
+                renew_leaf_values(
+                    &mut grown,
+                    &gradients[output],
+                    &hessians[output],
+                    params.l2_regularization,
                 );
                 grown.tree.scale_values(params.learning_rate);
                 grown

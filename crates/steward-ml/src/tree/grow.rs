@@ -18,9 +18,12 @@ use super::binning::{BinMapper, BinnedMatrix};
 use super::model::Tree;
 use crate::rng::Rng;
 
-/// Per-bin statistics of a split criterion. Every criterion keeps the row count in its last slot.
+/// Per-bin statistics of a split criterion.
 pub(crate) trait Criterion: Sync {
-    /// `f64` slots per histogram bin, the last being the row count.
+    /// What histogram bins and gathered per-row values are made of: `f64` sums, or integer sums of quantized
+    /// gradients (exact under histogram subtraction, and one vector add per row and feature).
+    type Stat: Copy + Default + Send + Sync + std::ops::SubAssign;
+    /// Slots per histogram bin (one of them the row count); node totals have as many `f64` slots.
     fn n_stats(&self) -> usize;
     /// Outputs per leaf.
     fn n_outputs(&self) -> usize;
@@ -31,15 +34,15 @@ pub(crate) trait Criterion: Sync {
     /// Writes the per-row values `accumulate` reads into `out` (`gathered_per_row()` per row), in the order of
     /// `rows`, so that each feature's pass over a node reads them sequentially instead of through the row
     /// indices.
-    fn gather(&self, rows: &[u32], out: &mut [f64]);
+    fn gather(&self, rows: &[u32], out: &mut [Self::Stat]);
     /// Adds `rows` (with `gathered`, what [`Criterion::gather`] made of them) to the histogram of one feature
     /// whose bins are `column`; returns the range of bins touched as `(first, last + 1)`, or `(0, 0)` for no rows.
     fn accumulate(
         &self,
         column: &[u8],
         rows: &[u32],
-        gathered: &[f64],
-        histogram: &mut [f64],
+        gathered: &[Self::Stat],
+        histogram: &mut [Self::Stat],
     ) -> (usize, usize);
     /// A node's score; a split's gain is `score(left) + score(right) - score(parent)`, which for Gini and
     /// squared error is the weighted impurity decrease scikit-learn's feature importances sum.
@@ -50,34 +53,20 @@ pub(crate) trait Criterion: Sync {
     fn is_pure(&self, rows: &[u32]) -> bool;
     fn leaf_value(&self, stats: &[f64], out: &mut [f64]);
 
-    /// The best split of one feature's histogram, as [`scan_feature`] defines it; criteria may specialise it.
+    /// The best split of one feature's histogram, as [`scan_feature`] defines it: `(best bin, its score)`, bin
+    /// `usize::MAX` when no split respects the leaf limits, `None` when the feature is constant in the node.
+    /// `left`, `right` are scratch; `best_left` receives the left child's totals at the best bin.
     #[allow(clippy::too_many_arguments)]
-    #[inline]
     fn scan(
         &self,
-        histogram: &[f64],
+        histogram: &[Self::Stat],
         touched: (usize, usize),
         totals: &[f64],
         min_samples_leaf: usize,
         left: &mut [f64],
         right: &mut [f64],
         best_left: &mut [f64],
-    ) -> Option<(usize, f64)>
-    where
-        Self: Sized,
-    {
-        scan_feature(
-            self,
-            histogram,
-            touched,
-            totals,
-            self.n_stats(),
-            min_samples_leaf,
-            left,
-            right,
-            best_left,
-        )
-    }
+    ) -> Option<(usize, f64)>;
 }
 
 /// Gini impurity over weighted class counts; leaves hold class probability distributions.
@@ -88,6 +77,8 @@ pub(crate) struct ClassCriterion<'a> {
 }
 
 impl Criterion for ClassCriterion<'_> {
+    type Stat = f64;
+
     fn n_stats(&self) -> usize {
         self.n_classes + 1
     }
@@ -164,6 +155,30 @@ impl Criterion for ClassCriterion<'_> {
             *o = if total > 0.0 { c / total } else { 0.0 };
         }
     }
+
+    #[inline]
+    fn scan(
+        &self,
+        histogram: &[f64],
+        touched: (usize, usize),
+        totals: &[f64],
+        min_samples_leaf: usize,
+        left: &mut [f64],
+        right: &mut [f64],
+        best_left: &mut [f64],
+    ) -> Option<(usize, f64)> {
+        scan_feature(
+            self,
+            histogram,
+            touched,
+            totals,
+            self.n_stats(),
+            min_samples_leaf,
+            left,
+            right,
+            best_left,
+        )
+    }
 }
 
 /// Sums of gradients and hessians (Newton boosting); with `gradient = -weight * y` and `hessian = weight` it
@@ -178,6 +193,8 @@ pub(crate) struct GradientCriterion<'a> {
 }
 
 impl Criterion for GradientCriterion<'_> {
+    type Stat = f64;
+
     fn n_stats(&self) -> usize {
         3
     }
@@ -390,19 +407,19 @@ struct Split {
 
 /// Histograms of every feature of one node: `data[feature * feature_len + bin * n_stats + stat]`, plus the
 /// range of bins each feature's histogram touched (what must be cleared before reuse).
-struct HistogramSet {
-    data: Vec<f64>,
+struct HistogramSet<S> {
+    data: Vec<S>,
     touched: Vec<(usize, usize)>,
 }
 
-struct Pending {
+struct Pending<S> {
     node: usize,
     start: usize,
     end: usize,
     depth: usize,
     totals: Vec<f64>,
     split: Split,
-    histograms: Option<HistogramSet>,
+    histograms: Option<HistogramSet<S>>,
 }
 
 /// Rows whose histogram builds are worth splitting over threads.
@@ -416,12 +433,15 @@ struct Grower<'a, C: Criterion> {
     /// `max_bins * n_stats`: one feature's histogram.
     feature_len: usize,
     keep_histograms: bool,
-    pool: Vec<HistogramSet>,
+    /// Kept histograms and every feature examined: a node's histograms are built and scanned (and its sibling's
+    /// subtracted and scanned) in one pass, see [`Grower::build_and_scan`].
+    fused: bool,
+    pool: Vec<HistogramSet<C::Stat>>,
     /// One feature's histogram, for the build-on-demand mode.
-    scratch: Vec<f64>,
+    scratch: Vec<C::Stat>,
     partition_buffer: Vec<u32>,
     /// What the criterion gathered for the node whose histograms are being built.
-    gathered: Vec<f64>,
+    gathered: Vec<C::Stat>,
     feature_order: Vec<usize>,
     left_stats: Vec<f64>,
     right_stats: Vec<f64>,
@@ -434,9 +454,22 @@ pub(crate) fn grow<C: Criterion>(
     data: &BinnedMatrix,
     mapper: &BinMapper,
     criterion: &C,
+    rows: Vec<u32>,
+    config: &GrowConfig,
+    rng: &mut Rng,
+) -> GrownTree {
+    grow_with(data, mapper, criterion, rows, config, rng, true)
+}
+
+/// [`grow`], with the fused build-and-scan pass allowed or not (the tests check both give the same tree).
+fn grow_with<C: Criterion>(
+    data: &BinnedMatrix,
+    mapper: &BinMapper,
+    criterion: &C,
     mut rows: Vec<u32>,
     config: &GrowConfig,
     rng: &mut Rng,
+    allow_fused: bool,
 ) -> GrownTree {
     let n_features = data.n_features();
     let n_stats = criterion.n_stats();
@@ -448,8 +481,9 @@ pub(crate) fn grow<C: Criterion>(
         n_stats,
         feature_len,
         keep_histograms: config.max_features * 2 > n_features,
+        fused: allow_fused && config.max_features >= n_features,
         pool: Vec::new(),
-        scratch: vec![0.0; feature_len],
+        scratch: vec![C::Stat::default(); feature_len],
         partition_buffer: Vec::with_capacity(rows.len()),
         gathered: Vec::new(),
         feature_order: (0..n_features).collect(),
@@ -462,7 +496,7 @@ pub(crate) fn grow<C: Criterion>(
     let mut importances = vec![0.0; n_features];
     let mut leaves = Vec::new();
     let mut leaf_value = vec![0.0; criterion.n_outputs()];
-    let mut frontier: Vec<Pending> = Vec::new();
+    let mut frontier: Vec<Pending<C::Stat>> = Vec::new();
     let mut n_leaves = 1usize;
 
     let root = tree.push_node();
@@ -526,7 +560,74 @@ pub(crate) fn grow<C: Criterion>(
         importances[split.feature] += split.gain.max(0.0);
         n_leaves += 1;
 
-        let (left_histograms, right_histograms) = match histograms {
+        let mut finish_leaf = |node: usize, totals: &[f64], start: usize, end: usize| {
+            criterion.leaf_value(totals, &mut leaf_value);
+            tree.set_leaf(node, &leaf_value);
+            leaves.push((node, start, end));
+        };
+        let histograms = match histograms {
+            Some(parent) if grower.fused => Err(parent),
+            other => Ok(other),
+        };
+        if let Err(parent) = histograms {
+            // Both children's histograms and best splits in one pass over feature groups.
+            let left_splittable = grower.splittable(depth + 1, &rows[start..middle]);
+            let right_splittable = grower.splittable(depth + 1, &rows[middle..end]);
+            let left_is_smaller = middle - start <= end - middle;
+            let (small, large) = if left_is_smaller {
+                (
+                    (start, middle, &split.left_totals, left_splittable),
+                    (middle, end, &right_totals, right_splittable),
+                )
+            } else {
+                (
+                    (middle, end, &right_totals, right_splittable),
+                    (start, middle, &split.left_totals, left_splittable),
+                )
+            };
+            let sibling = if large.3 {
+                Some((parent, large.2.as_slice()))
+            } else {
+                grower.release(parent);
+                None
+            };
+            let (small_set, small_split, large_result) =
+                grower.build_and_scan(&rows[small.0..small.1], small.2, small.3, sibling);
+            let (large_set, large_split) = match large_result {
+                Some((set, split)) => (Some(set), split),
+                None => (None, None),
+            };
+            let small_result = (Some(small_set), small_split);
+            let large_result = (large_set, large_split);
+            let (left_result, right_result) = if left_is_smaller {
+                (small_result, large_result)
+            } else {
+                (large_result, small_result)
+            };
+            // Right first onto the stack so that depth-first growth continues with the left child.
+            grower.settle(
+                right,
+                middle,
+                end,
+                depth + 1,
+                right_totals,
+                right_result,
+                &mut frontier,
+                |n, t| finish_leaf(n, t, middle, end),
+            );
+            grower.settle(
+                left,
+                start,
+                middle,
+                depth + 1,
+                split.left_totals,
+                left_result,
+                &mut frontier,
+                |n, t| finish_leaf(n, t, start, middle),
+            );
+            continue;
+        }
+        let (left_histograms, right_histograms) = match histograms.ok().flatten() {
             Some(parent) => {
                 let left_is_smaller = middle - start <= end - middle;
                 let (small_start, small_end) = if left_is_smaller {
@@ -543,11 +644,6 @@ pub(crate) fn grow<C: Criterion>(
                 }
             }
             None => (None, None),
-        };
-        let mut finish_leaf = |node: usize, totals: &[f64], start: usize, end: usize| {
-            criterion.leaf_value(totals, &mut leaf_value);
-            tree.set_leaf(node, &leaf_value);
-            leaves.push((node, start, end));
         };
         // Right first onto the stack so that depth-first growth continues with the left child.
         grower.visit(
@@ -584,7 +680,7 @@ pub(crate) fn grow<C: Criterion>(
 }
 
 /// Depth-first pops the most recent node; best-first (leaf-wise) pops the node with the largest gain.
-fn pop_next(frontier: &mut Vec<Pending>, best_first: bool) -> Option<Pending> {
+fn pop_next<S>(frontier: &mut Vec<Pending<S>>, best_first: bool) -> Option<Pending<S>> {
     if !best_first {
         return frontier.pop();
     }
@@ -608,28 +704,62 @@ impl<C: Criterion> Grower<'_, C> {
         end: usize,
         depth: usize,
         totals: Vec<f64>,
-        histograms: Option<HistogramSet>,
+        histograms: Option<HistogramSet<C::Stat>>,
         rows: &[u32],
         rng: &mut Rng,
-        frontier: &mut Vec<Pending>,
+        frontier: &mut Vec<Pending<C::Stat>>,
         make_leaf: impl FnOnce(usize, &[f64]),
     ) {
         let node_rows = &rows[start..end];
-        let count = node_rows.len();
-        let config = self.config;
-        let splittable = config.max_depth.is_none_or(|max| depth < max)
-            && count >= config.min_samples_split
-            && count >= 2 * config.min_samples_leaf
-            && !self.criterion.is_pure(node_rows);
         let mut histograms = histograms;
-        let split = if splittable {
+        let split = if !self.splittable(depth, node_rows) {
+            None
+        } else if self.fused && histograms.is_none() {
+            let (set, split, _) = self.build_and_scan(node_rows, &totals, true, None);
+            histograms = Some(set);
+            split
+        } else {
             if self.keep_histograms && histograms.is_none() {
                 histograms = Some(self.build_all(node_rows));
             }
             self.best_split(node_rows, &totals, histograms.as_ref(), rng)
-        } else {
-            None
         };
+        self.settle(
+            node,
+            start,
+            end,
+            depth,
+            totals,
+            (histograms, split),
+            frontier,
+            make_leaf,
+        );
+    }
+
+    /// Whether a node at `depth` with these rows may split at all.
+    fn splittable(&self, depth: usize, node_rows: &[u32]) -> bool {
+        let count = node_rows.len();
+        let config = self.config;
+        config.max_depth.is_none_or(|max| depth < max)
+            && count >= config.min_samples_split
+            && count >= 2 * config.min_samples_leaf
+            && !self.criterion.is_pure(node_rows)
+    }
+
+    /// Pushes a node with a split onto the frontier; otherwise returns its histograms to the pool and calls
+    /// `make_leaf(node, totals)`.
+    #[allow(clippy::too_many_arguments)]
+    fn settle(
+        &mut self,
+        node: usize,
+        start: usize,
+        end: usize,
+        depth: usize,
+        totals: Vec<f64>,
+        (histograms, split): (Option<HistogramSet<C::Stat>>, Option<Split>),
+        frontier: &mut Vec<Pending<C::Stat>>,
+        make_leaf: impl FnOnce(usize, &[f64]),
+    ) {
         match split {
             Some(split) => frontier.push(Pending {
                 node,
@@ -652,7 +782,8 @@ impl<C: Criterion> Grower<'_, C> {
     /// Fills `self.gathered` for `rows`, in parallel for large nodes.
     fn gather(&mut self, rows: &[u32]) {
         let per_row = self.criterion.gathered_per_row();
-        self.gathered.resize(rows.len() * per_row, 0.0);
+        self.gathered
+            .resize(rows.len() * per_row, C::Stat::default());
         let criterion = self.criterion;
         if self.config.parallel && rows.len() >= PARALLEL_MIN_ROWS {
             self.gathered
@@ -664,31 +795,32 @@ impl<C: Criterion> Grower<'_, C> {
         }
     }
 
-    fn take_buffer(&mut self) -> HistogramSet {
+    fn take_buffer(&mut self) -> HistogramSet<C::Stat> {
         self.pool.pop().unwrap_or_else(|| HistogramSet {
-            data: vec![0.0; self.feature_len * self.data.n_features()],
+            data: vec![C::Stat::default(); self.feature_len * self.data.n_features()],
             touched: vec![(0, 0); self.data.n_features()],
         })
     }
 
     /// Clears the touched bins and returns the buffer to the pool.
-    fn release(&mut self, mut histograms: HistogramSet) {
+    fn release(&mut self, mut histograms: HistogramSet<C::Stat>) {
         for (feature, &(lo, hi)) in histograms.touched.iter().enumerate() {
             let base = feature * self.feature_len;
-            histograms.data[base + lo * self.n_stats..base + hi * self.n_stats].fill(0.0);
+            histograms.data[base + lo * self.n_stats..base + hi * self.n_stats]
+                .fill(C::Stat::default());
         }
         histograms.touched.fill((0, 0));
         self.pool.push(histograms);
     }
 
-    fn build_all(&mut self, rows: &[u32]) -> HistogramSet {
+    fn build_all(&mut self, rows: &[u32]) -> HistogramSet<C::Stat> {
         let mut set = self.take_buffer();
         self.gather(rows);
         let (data, criterion, feature_len) = (self.data, self.criterion, self.feature_len);
         let gathered = &self.gathered[..];
         let per_row = gathered.len() / rows.len().max(1);
         // Fills the histograms of features `first..` (as many as `histograms` holds), block by block.
-        let build = |first: usize, histograms: &mut [f64], touched: &mut [(usize, usize)]| {
+        let build = |first: usize, histograms: &mut [C::Stat], touched: &mut [(usize, usize)]| {
             for start in (0..rows.len()).step_by(ROW_BLOCK) {
                 let end = (start + ROW_BLOCK).min(rows.len());
                 let (block, block_gathered) =
@@ -720,8 +852,167 @@ impl<C: Criterion> Grower<'_, C> {
         set
     }
 
+    /// Builds the histograms of every feature for the node `rows` (statistics `totals`) and, when `scan`, finds
+    /// its best split; with `sibling` (the parent's histograms and the sibling's totals) also turns the parent's
+    /// histograms into the sibling's by subtraction and finds the sibling's best split. All of it in one pass
+    /// over groups of features, one group per thread, each feature's histogram scanned while it is still in
+    /// cache: one parallel region per split instead of one per step. Results equal [`Grower::best_split`]'s
+    /// over all features: the highest score, ties to the lowest feature index.
+    #[allow(clippy::type_complexity)]
+    fn build_and_scan(
+        &mut self,
+        rows: &[u32],
+        totals: &[f64],
+        scan: bool,
+        sibling: Option<(HistogramSet<C::Stat>, &[f64])>,
+    ) -> (
+        HistogramSet<C::Stat>,
+        Option<Split>,
+        Option<(HistogramSet<C::Stat>, Option<Split>)>,
+    ) {
+        let mut own = self.take_buffer();
+        self.gather(rows);
+        let (data, criterion, feature_len) = (self.data, self.criterion, self.feature_len);
+        let (n_stats, min_leaf) = (self.n_stats, self.config.min_samples_leaf);
+        let gathered = &self.gathered[..];
+        let per_row = gathered.len() / rows.len().max(1);
+        let n_features = own.touched.len();
+        let (mut sibling_set, sibling_totals) = match sibling {
+            Some((set, totals)) => (Some(set), Some(totals)),
+            None => (None, None),
+        };
+        let threads = if self.config.parallel {
+            rayon::current_num_threads().max(1)
+        } else {
+            1
+        };
+        let group = n_features.div_ceil(threads).max(1);
+        type Best = Option<(usize, usize, f64, Vec<f64>)>;
+        let work = |first: usize,
+                    histograms: &mut [C::Stat],
+                    touched: &mut [(usize, usize)],
+                    parent: Option<(&mut [C::Stat], &[(usize, usize)])>|
+         -> (Best, Best) {
+            for start in (0..rows.len()).step_by(ROW_BLOCK) {
+                let end = (start + ROW_BLOCK).min(rows.len());
+                let (block, block_gathered) =
+                    (&rows[start..end], &gathered[start * per_row..end * per_row]);
+                let features = histograms.chunks_mut(feature_len).zip(touched.iter_mut());
+                for (offset, (histogram, range)) in features.enumerate() {
+                    let column = data.column(first + offset);
+                    let added = criterion.accumulate(column, block, block_gathered, histogram);
+                    *range = merge_ranges(*range, added);
+                }
+            }
+            let (mut left, mut right, mut best_left) =
+                (vec![0.0; n_stats], vec![0.0; n_stats], vec![0.0; n_stats]);
+            let mut scan_one =
+                |feature: usize, histogram: &[C::Stat], range, totals: &[f64], best: &mut Best| {
+                    if let Some((bin, score)) = criterion.scan(
+                        histogram,
+                        range,
+                        totals,
+                        min_leaf,
+                        &mut left,
+                        &mut right,
+                        &mut best_left,
+                    ) && bin != usize::MAX
+                        && best.as_ref().is_none_or(|b| score > b.2)
+                    {
+                        *best = Some((feature, bin, score, best_left.clone()));
+                    }
+                };
+            let (mut own_best, mut sibling_best): (Best, Best) = (None, None);
+            let mut parent = parent;
+            for (offset, histogram) in histograms.chunks(feature_len).enumerate() {
+                let feature = first + offset;
+                let range = touched[offset];
+                if scan {
+                    scan_one(feature, histogram, range, totals, &mut own_best);
+                }
+                if let (Some((parent_data, parent_touched)), Some(sibling_totals)) =
+                    (parent.as_mut(), sibling_totals)
+                {
+                    let parent_histogram =
+                        &mut parent_data[offset * feature_len..(offset + 1) * feature_len];
+                    let (lo, hi) = range;
+                    for (t, s) in parent_histogram[lo * n_stats..hi * n_stats]
+                        .iter_mut()
+                        .zip(&histogram[lo * n_stats..hi * n_stats])
+                    {
+                        *t -= *s;
+                    }
+                    scan_one(
+                        feature,
+                        parent_histogram,
+                        parent_touched[offset],
+                        sibling_totals,
+                        &mut sibling_best,
+                    );
+                }
+            }
+            (own_best, sibling_best)
+        };
+        let HistogramSet {
+            data: buffer,
+            touched,
+        } = &mut own;
+        let results: Vec<(Best, Best)> = match sibling_set.as_mut() {
+            Some(parent) if threads > 1 => buffer
+                .par_chunks_mut(feature_len * group)
+                .zip(touched.par_chunks_mut(group))
+                .zip(parent.data.par_chunks_mut(feature_len * group))
+                .zip(parent.touched.par_chunks(group))
+                .enumerate()
+                .map(|(index, (((h, t), pd), pt))| work(index * group, h, t, Some((pd, pt))))
+                .collect(),
+            None if threads > 1 => buffer
+                .par_chunks_mut(feature_len * group)
+                .zip(touched.par_chunks_mut(group))
+                .enumerate()
+                .map(|(index, (h, t))| work(index * group, h, t, None))
+                .collect(),
+            Some(parent) => vec![work(
+                0,
+                buffer,
+                touched,
+                Some((&mut parent.data, &parent.touched)),
+            )],
+            None => vec![work(0, buffer, touched, None)],
+        };
+        let (own_bests, sibling_bests): (Vec<Best>, Vec<Best>) = results.into_iter().unzip();
+        // Groups are in feature order: a later group wins only with a strictly higher score.
+        let pick = |bests: Vec<Best>, totals: &[f64]| -> Option<Split> {
+            let best = bests
+                .into_iter()
+                .flatten()
+                .reduce(|a, b| if b.2 > a.2 { b } else { a })?;
+            let (feature, bin, score, left_totals) = best;
+            let gain = score - criterion.score(totals);
+            (gain > self.config.min_gain).then_some(Split {
+                feature,
+                bin,
+                gain,
+                left_totals,
+            })
+        };
+        let own_split = if scan { pick(own_bests, totals) } else { None };
+        let sibling_result = match (sibling_set, sibling_totals) {
+            (Some(set), Some(sibling_totals)) => {
+                let split = pick(sibling_bests, sibling_totals);
+                Some((set, split))
+            }
+            _ => None,
+        };
+        (own, own_split, sibling_result)
+    }
+
     /// `parent - small`, written into the parent's buffer (histogram subtraction).
-    fn subtract(&mut self, mut parent: HistogramSet, small: &HistogramSet) -> HistogramSet {
+    fn subtract(
+        &mut self,
+        mut parent: HistogramSet<C::Stat>,
+        small: &HistogramSet<C::Stat>,
+    ) -> HistogramSet<C::Stat> {
         let n_stats = self.n_stats;
         for feature in 0..self.data.n_features() {
             let (lo, hi) = small.touched[feature];
@@ -729,7 +1020,7 @@ impl<C: Criterion> Grower<'_, C> {
             let target = &mut parent.data[base + lo * n_stats..base + hi * n_stats];
             let source = &small.data[base + lo * n_stats..base + hi * n_stats];
             for (t, s) in target.iter_mut().zip(source) {
-                *t -= s;
+                *t -= *s;
             }
         }
         parent
@@ -760,7 +1051,7 @@ impl<C: Criterion> Grower<'_, C> {
     /// result is the sequential one: the highest score, ties to the lowest feature index.
     fn best_split_parallel(
         &self,
-        set: &HistogramSet,
+        set: &HistogramSet<C::Stat>,
         totals: &[f64],
         parent_score: f64,
     ) -> Option<Split> {
@@ -809,7 +1100,7 @@ impl<C: Criterion> Grower<'_, C> {
         &mut self,
         rows: &[u32],
         totals: &[f64],
-        histograms: Option<&HistogramSet>,
+        histograms: Option<&HistogramSet<C::Stat>>,
         rng: &mut Rng,
     ) -> Option<Split> {
         let n_features = self.data.n_features();
@@ -868,7 +1159,7 @@ impl<C: Criterion> Grower<'_, C> {
             );
             if scratch_used {
                 let (lo, hi) = touched;
-                self.scratch[lo * self.n_stats..hi * self.n_stats].fill(0.0);
+                self.scratch[lo * self.n_stats..hi * self.n_stats].fill(C::Stat::default());
             }
             let Some((bin, score)) = found else {
                 continue;
@@ -948,4 +1239,106 @@ fn scan_feature<C: Criterion>(
         }
     }
     Some((best_bin, best_score))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matrix::Matrix;
+    use crate::tree::quantized::QuantizedGradients;
+
+    fn random_data(n_rows: usize, n_features: usize, seed: u64) -> (Matrix, Vec<u32>, Vec<f64>) {
+        let mut rng = Rng::new(seed);
+        let values: Vec<f64> = (0..n_rows * n_features)
+            .map(|i| {
+                // Some features with few distinct values, so that bins stay empty and ranges matter.
+                if i % n_features == 0 {
+                    rng.below(4) as f64
+                } else {
+                    rng.normal()
+                }
+            })
+            .collect();
+        let x = Matrix::new(n_rows, n_features, values);
+        let classes: Vec<u32> = (0..n_rows)
+            .map(|r| u32::from(x.row(r)[1] + 0.5 * x.row(r)[2] + 0.3 * rng.normal() > 0.0))
+            .collect();
+        let targets: Vec<f64> = (0..n_rows)
+            .map(|r| x.row(r)[1].sin() + x.row(r)[0])
+            .collect();
+        (x, classes, targets)
+    }
+
+    fn both_ways<C: Criterion>(criterion: &C, x: &Matrix, config: &GrowConfig) {
+        let mapper = BinMapper::fit(x, None, 255, 0);
+        let binned = mapper.transform(x, None);
+        let rows: Vec<u32> = (0..x.n_rows() as u32).collect();
+        let fused = grow_with(
+            &binned,
+            &mapper,
+            criterion,
+            rows.clone(),
+            config,
+            &mut Rng::new(1),
+            true,
+        );
+        let plain = grow_with(
+            &binned,
+            &mapper,
+            criterion,
+            rows,
+            config,
+            &mut Rng::new(1),
+            false,
+        );
+        assert!(fused.tree.n_nodes() > 3, "the tree should split");
+        assert_eq!(fused.tree, plain.tree);
+        assert_eq!(fused.importances, plain.importances);
+        assert_eq!(fused.leaves, plain.leaves);
+        assert_eq!(fused.rows, plain.rows);
+    }
+
+    #[test]
+    fn the_fused_pass_grows_the_same_trees() {
+        let (x, classes, targets) = random_data(6_000, 7, 5);
+        let weights = vec![1.0; x.n_rows()];
+        let best_first = GrowConfig {
+            max_depth: None,
+            min_samples_split: 2,
+            min_samples_leaf: 20,
+            max_features: x.n_cols(),
+            max_leaves: Some(31),
+            min_gain: 0.0,
+            parallel: true,
+        };
+        let depth_first = GrowConfig {
+            max_depth: Some(6),
+            max_leaves: None,
+            min_samples_leaf: 1,
+            min_gain: f64::NEG_INFINITY,
+            parallel: false,
+            ..best_first.clone()
+        };
+        let gini = ClassCriterion {
+            classes: &classes,
+            weights: &weights,
+            n_classes: 2,
+        };
+        let gradients: Vec<f64> = targets.iter().map(|t| -t).collect();
+        let squared = GradientCriterion {
+            gradients: &gradients,
+            hessians: &weights,
+            l2: 0.0,
+            min_hessian: f64::MIN_POSITIVE,
+            targets: Some(&targets),
+        };
+        let mut quantized = QuantizedGradients::default();
+        quantized.quantize(&gradients, &weights, 2);
+        let boosting = quantized.criterion(0.0, 1e-3);
+        for config in [&best_first, &depth_first] {
+            both_ways(&gini, &x, config);
+            both_ways(&squared, &x, config);
+            both_ways(&boosting, &x, config);
+        }
+    }
 }

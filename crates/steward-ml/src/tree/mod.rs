@@ -13,6 +13,7 @@ mod forest;
 mod grow;
 mod model;
 pub(crate) mod params;
+mod quantized;
 
 use rayon::prelude::*;
 

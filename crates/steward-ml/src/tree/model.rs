@@ -80,6 +80,13 @@ impl Tree {
         self.values.extend_from_slice(values);
     }
 
+    /// Overwrites the outputs of a leaf set with [`Tree::set_leaf`].
+    pub(crate) fn replace_leaf_values(&mut self, node: usize, values: &[f64]) {
+        debug_assert_eq!(self.feature[node], LEAF);
+        let start = self.value_offset[node] as usize;
+        self.values[start..start + self.n_outputs].copy_from_slice(values);
+    }
+
     /// Multiplies every leaf output (boosting's shrinkage).
     pub(crate) fn scale_values(&mut self, factor: f64) {
         for v in &mut self.values {
