@@ -422,6 +422,26 @@ struct Pending<S> {
     histograms: Option<HistogramSet<S>>,
 }
 
+/// Stable partition of `rows` by `bin <= split_bin`: the lefts end at the front of `rows`, the rights at the front
+/// of `rights` (as long as `rows`); returns the number of lefts.
+fn partition_chunk(column: &[u8], split_bin: u8, rows: &mut [u32], rights: &mut [u32]) -> usize {
+    // Branch-free: each row is written to both sides and only the side it belongs to advances, because the
+    // direction is as unpredictable as the data.
+    let (mut n_left, mut n_right) = (0, 0);
+    for i in 0..rows.len() {
+        let row = rows[i];
+        let goes_left = column[row as usize] <= split_bin;
+        rows[n_left] = row;
+        rights[n_right] = row;
+        n_left += usize::from(goes_left);
+        n_right += usize::from(!goes_left);
+    }
+    n_left
+}
+
+/// Rows above which a partition is split over threads.
+const PARALLEL_PARTITION_ROWS: usize = 16_384;
+
 /// Rows whose histogram builds are worth splitting over threads.
 const PARALLEL_MIN_ROWS: usize = 2_048;
 
@@ -1026,24 +1046,41 @@ impl<C: Criterion> Grower<'_, C> {
         parent
     }
 
-    /// Stable partition of `rows` by `bin <= split_bin` on `feature`; returns the number going left.
+    /// Stable partition of `rows` by `bin <= split_bin` on `feature`; returns the number going left. Large
+    /// nodes are partitioned in parallel chunks (each into its own left and right part, then concatenated in
+    /// chunk order, which keeps the result stable).
     fn partition(&mut self, rows: &mut [u32], feature: usize, split_bin: usize) -> usize {
         let column = self.data.column(feature);
         let split_bin = split_bin as u8;
-        // Branch-free: each row is written to both sides and only the side it belongs to advances, because the
-        // direction is as unpredictable as the data.
         self.partition_buffer.clear();
         self.partition_buffer.resize(rows.len(), 0);
-        let (mut n_left, mut n_right) = (0, 0);
-        for i in 0..rows.len() {
-            let row = rows[i];
-            let goes_left = column[row as usize] <= split_bin;
-            rows[n_left] = row;
-            self.partition_buffer[n_right] = row;
-            n_left += usize::from(goes_left);
-            n_right += usize::from(!goes_left);
+        let threads = rayon::current_num_threads();
+        if !self.config.parallel || threads < 2 || rows.len() < PARALLEL_PARTITION_ROWS {
+            let n_left = partition_chunk(column, split_bin, rows, &mut self.partition_buffer);
+            let n_right = rows.len() - n_left;
+            rows[n_left..].copy_from_slice(&self.partition_buffer[..n_right]);
+            return n_left;
         }
-        rows[n_left..].copy_from_slice(&self.partition_buffer[..n_right]);
+        let chunk = rows.len().div_ceil(threads);
+        // Each chunk's lefts stay at the front of its slice of `rows`, its rights at the front of its slice of
+        // the buffer.
+        let counts: Vec<usize> = rows
+            .par_chunks_mut(chunk)
+            .zip(self.partition_buffer.par_chunks_mut(chunk))
+            .map(|(rows, rights)| partition_chunk(column, split_bin, rows, rights))
+            .collect();
+        let mut gathered = Vec::with_capacity(rows.len());
+        for (index, &n_left) in counts.iter().enumerate() {
+            gathered.extend_from_slice(&rows[index * chunk..index * chunk + n_left]);
+        }
+        let n_left = gathered.len();
+        for (index, &n_left) in counts.iter().enumerate() {
+            let size = chunk.min(rows.len() - index * chunk);
+            gathered.extend_from_slice(
+                &self.partition_buffer[index * chunk..index * chunk + size - n_left],
+            );
+        }
+        rows.copy_from_slice(&gathered);
         n_left
     }
 

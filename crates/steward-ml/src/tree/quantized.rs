@@ -27,6 +27,20 @@ const MAX_BINS: usize = 256;
 /// Rows per parallel chunk (and per random stream, so the result does not depend on the thread count).
 const CHUNK: usize = 8_192;
 
+/// 2^-32: a 32-bit integer times this is uniform in [0, 1).
+const UNIT_32: f64 = 1.0 / 4_294_967_296.0;
+/// Added before truncating so that truncation (toward zero) is a floor: above every `|value| + 1`, since
+/// `|value| <= levels <= MAX_LEVELS`.
+const FLOOR_OFFSET: f64 = 2.0 * MAX_LEVELS;
+
+/// `floor(value + u)` clamped to `±limit`, for `u` uniform in [0, 1): `value`'s floor or ceiling, and `value` in
+/// expectation. Truncation after an offset instead of `f64::floor`, which is a library call without SSE4.1.
+#[inline]
+fn stochastic_round(value: f64, u: f64, limit: f64) -> i32 {
+    let shifted = (value + u).clamp(-limit, limit) + FLOOR_OFFSET;
+    (shifted as i64 - FLOOR_OFFSET as i64) as i32
+}
+
 /// One round's quantized gradients and hessians of one output.
 #[derive(Default)]
 pub(crate) struct QuantizedGradients {
@@ -67,13 +81,12 @@ impl QuantizedGradients {
                 let first = chunk * CHUNK;
                 for (offset, slot) in out.iter_mut().enumerate() {
                     let row = first + offset;
-                    let mut round = |value: f64, limit: f64| {
-                        // floor(x + u) with u uniform in [0, 1): x's floor or ceiling, in expectation x.
-                        ((value + rng.next_f64()).floor()).clamp(-limit, limit) as i32
-                    };
+                    // One draw gives both rounding offsets (32 bits each are plenty for levels <= 2^20).
+                    let bits = rng.next_u64();
+                    let (u, v) = ((bits >> 32) as f64, (bits & 0xFFFF_FFFF) as f64);
                     *slot = [
-                        round(gradients[row] * to_gradient, levels),
-                        round(hessians[row] * to_hessian, levels),
+                        stochastic_round(gradients[row] * to_gradient, u * UNIT_32, levels),
+                        stochastic_round(hessians[row] * to_hessian, v * UNIT_32, levels),
                         1,
                         0,
                     ];
@@ -330,6 +343,27 @@ mod tests {
         assert_eq!(q.rows, again.rows);
         again.quantize(&gradients, &hessians, 4);
         assert_ne!(q.rows, again.rows);
+    }
+
+    #[test]
+    fn rounding_is_a_floor_of_value_plus_offset() {
+        for (value, u, expected) in [
+            (2.25, 0.5, 2),
+            (2.25, 0.8, 3),
+            (-2.25, 0.5, -2),
+            (-2.25, 0.2, -3),
+            (-2.25, 0.8, -2),
+            (-3.0, 0.0, -3),
+            (5.0, 0.0, 5),
+            (1e9, 0.3, 1000),
+            (-1e9, 0.3, -1000),
+        ] {
+            assert_eq!(
+                stochastic_round(value, u, 1000.0),
+                expected,
+                "{value} + {u}"
+            );
+        }
     }
 
     #[test]
