@@ -59,6 +59,21 @@ pub(crate) trait Criterion: Sync {
         }
         ranges
     }
+    /// [`Criterion::accumulate4`] for two features.
+    fn accumulate2(
+        &self,
+        columns: [&[u8]; 2],
+        rows: &[u32],
+        gathered: &[Self::Stat],
+        histograms: [&mut [Self::Stat]; 2],
+    ) -> [(usize, usize); 2] {
+        let [c0, c1] = columns;
+        let [h0, h1] = histograms;
+        [
+            self.accumulate(c0, rows, gathered, h0),
+            self.accumulate(c1, rows, gathered, h1),
+        ]
+    }
     /// A node's score; a split's gain is `score(left) + score(right) - score(parent)`, which for Gini and
     /// squared error is the weighted impurity decrease scikit-learn's feature importances sum.
     fn score(&self, stats: &[f64]) -> f64;
@@ -410,9 +425,23 @@ fn accumulate_features<C: Criterion>(
                 }
                 continue;
             }
-            let features = group.chunks_mut(feature_len).zip(ranges.iter_mut());
+            // The last group has fewer than four features: two at once, then one.
+            let mut done = 0;
+            if let [r0, r1, ..] = ranges {
+                let (h0, rest) = group.split_at_mut(feature_len);
+                let (h1, _) = rest.split_at_mut(feature_len);
+                let columns = [0, 1].map(|k| data.column(group_first + k));
+                let added = criterion.accumulate2(columns, block, block_gathered, [h0, h1]);
+                for (range, added) in [r0, r1].into_iter().zip(added) {
+                    *range = merge_ranges(*range, added);
+                }
+                done = 2;
+            }
+            let features = group[done * feature_len..]
+                .chunks_mut(feature_len)
+                .zip(ranges[done..].iter_mut());
             for (offset, (histogram, range)) in features.enumerate() {
-                let column = data.column(group_first + offset);
+                let column = data.column(group_first + done + offset);
                 let added = criterion.accumulate(column, block, block_gathered, histogram);
                 *range = merge_ranges(*range, added);
             }

@@ -143,6 +143,32 @@ fn add_row(histogram: &mut [i32], range: &mut Touched, bin: u8, row: &[i32]) {
     }
 }
 
+/// One pass over `rows` adding each row to the histograms of several features (`(column, histogram)` pairs):
+/// the row's gathered values are loaded once for all of them. A macro rather than a loop over arrays, which
+/// kept the touched ranges in memory instead of registers and ran slower than one feature at a time.
+macro_rules! accumulate_several {
+    ($rows:expr, $gathered:expr, $(($column:ident, $histogram:ident)),+) => {{
+        let rows: &[u32] = $rows;
+        let gathered: &[i32] = $gathered;
+        let n = rows.len();
+        let first_column = [$($column),+][0];
+        $(let mut $histogram = ($histogram, Touched::new());)+
+        if n == first_column.len() {
+            // Every row, in order (the root): read the columns directly.
+            $(let $column = &$column[..n];)+
+            for (index, row) in gathered.chunks_exact(SLOTS).enumerate().take(n) {
+                $(add_row($histogram.0, &mut $histogram.1, $column[index], row);)+
+            }
+        } else {
+            for (&index, row) in rows.iter().zip(gathered.chunks_exact(SLOTS)) {
+                let index = index as usize;
+                $(add_row($histogram.0, &mut $histogram.1, $column[index], row);)+
+            }
+        }
+        [$($histogram.1.get()),+]
+    }};
+}
+
 pub(crate) struct QuantizedCriterion<'a> {
     rows: &'a [[i32; SLOTS]],
     gradient_scale: f64,
@@ -228,31 +254,19 @@ impl Criterion for QuantizedCriterion<'_> {
     ) -> [(usize, usize); 4] {
         let [c0, c1, c2, c3] = columns;
         let [h0, h1, h2, h3] = histograms;
-        let (mut r0, mut r1, mut r2, mut r3) = (
-            Touched::new(),
-            Touched::new(),
-            Touched::new(),
-            Touched::new(),
-        );
-        if rows.len() == c0.len() {
-            let n = rows.len();
-            let (c0, c1, c2, c3) = (&c0[..n], &c1[..n], &c2[..n], &c3[..n]);
-            for (index, row) in gathered.chunks_exact(SLOTS).enumerate().take(n) {
-                add_row(h0, &mut r0, c0[index], row);
-                add_row(h1, &mut r1, c1[index], row);
-                add_row(h2, &mut r2, c2[index], row);
-                add_row(h3, &mut r3, c3[index], row);
-            }
-        } else {
-            for (&index, row) in rows.iter().zip(gathered.chunks_exact(SLOTS)) {
-                let index = index as usize;
-                add_row(h0, &mut r0, c0[index], row);
-                add_row(h1, &mut r1, c1[index], row);
-                add_row(h2, &mut r2, c2[index], row);
-                add_row(h3, &mut r3, c3[index], row);
-            }
-        }
-        [r0.get(), r1.get(), r2.get(), r3.get()]
+        accumulate_several!(rows, gathered, (c0, h0), (c1, h1), (c2, h2), (c3, h3))
+    }
+
+    fn accumulate2(
+        &self,
+        columns: [&[u8]; 2],
+        rows: &[u32],
+        gathered: &[i32],
+        histograms: [&mut [i32]; 2],
+    ) -> [(usize, usize); 2] {
+        let [c0, c1] = columns;
+        let [h0, h1] = histograms;
+        accumulate_several!(rows, gathered, (c0, h0), (c1, h1))
     }
 
     #[inline]
