@@ -1,6 +1,7 @@
 //! A graph compiled to a plan: every value name gets a slot, every node becomes a step with its operator
 //! compiled once, and a run walks the steps in order over whole batches.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use crate::attrs::{Attributes, tensor_from_proto};
@@ -415,15 +416,22 @@ fn tensor_arg<'a>(args: &[Option<&'a Value>], i: usize) -> RuntimeResult<&'a Ten
         .ok_or_else(|| invalid_input(format!("input {i} is missing or not a tensor")))
 }
 
-fn float_matrix(t: &Tensor) -> RuntimeResult<(Vec<f32>, usize, usize)> {
+/// A tensor as a float32 matrix, borrowed when it is one already (no copy of the batch per step).
+fn float_matrix(t: &Tensor) -> RuntimeResult<(Cow<'_, [f32]>, usize, usize)> {
     let (rows, width) = t.rows_and_width();
-    let values = t.to_f32().ok_or_else(|| {
+    let values = t.f32_values().ok_or_else(|| {
         invalid_input(format!(
             "expected numbers, got a {} tensor",
             t.data.type_name()
         ))
     })?;
     Ok((values, rows, width))
+}
+
+/// [`float_matrix`] as an owned copy, for steps that rewrite the values in place or keep them.
+fn owned_float_matrix(t: &Tensor) -> RuntimeResult<(Vec<f32>, usize, usize)> {
+    let (values, rows, width) = float_matrix(t)?;
+    Ok((values.into_owned(), rows, width))
 }
 
 fn labels_tensor(labels: &Labels, indices: &[usize]) -> Tensor {
@@ -483,29 +491,29 @@ fn run_step(step: &Step, args: &[Option<&Value>]) -> RuntimeResult<Vec<Value>> {
             ))]
         }
         Op::Scaler(op) => {
-            let (mut x, rows, width) = float_matrix(tensor_arg(args, 0)?)?;
+            let (mut x, rows, width) = owned_float_matrix(tensor_arg(args, 0)?)?;
             op.run(&mut x, width)?;
             vec![t(Tensor::f32(vec![rows, width], x))]
         }
         Op::Imputer(op) => {
             let input = tensor_arg(args, 0)?;
-            let (mut x, _, width) = float_matrix(input)?;
+            let (mut x, _, width) = owned_float_matrix(input)?;
             op.run(&mut x, width)?;
             vec![t(Tensor::f32(input.shape.clone(), x))]
         }
         Op::Normalizer(op) => {
-            let (mut x, rows, width) = float_matrix(tensor_arg(args, 0)?)?;
+            let (mut x, rows, width) = owned_float_matrix(tensor_arg(args, 0)?)?;
             op.run(&mut x, width);
             vec![t(Tensor::f32(vec![rows, width], x))]
         }
         Op::Binarizer(op) => {
             let input = tensor_arg(args, 0)?;
-            let (mut x, _, _) = float_matrix(input)?;
+            let (mut x, _, _) = owned_float_matrix(input)?;
             op.run(&mut x);
             vec![t(Tensor::f32(input.shape.clone(), x))]
         }
         Op::ZipMap(labels) => {
-            let (x, rows, width) = float_matrix(tensor_arg(args, 0)?)?;
+            let (x, rows, width) = owned_float_matrix(tensor_arg(args, 0)?)?;
             if width != labels.len() {
                 return Err(invalid_input(format!(
                     "ZipMap has {} labels for {width} columns",
@@ -638,7 +646,7 @@ fn run_step(step: &Step, args: &[Option<&Value>]) -> RuntimeResult<Vec<Value>> {
             };
             vec![t(Tensor::f32(
                 input.shape.clone(),
-                x.into_iter().map(f).collect(),
+                x.iter().copied().map(f).collect(),
             ))]
         }
         Op::MatMul => vec![t(gemm(
@@ -775,7 +783,7 @@ fn concat_columns(args: &[Option<&Value>], axis: i64) -> RuntimeResult<Vec<Value
         ));
     }
     let rows = first.rows_and_width().0;
-    let parts: Vec<(Vec<f32>, usize)> = tensors
+    let parts: Vec<(Cow<'_, [f32]>, usize)> = tensors
         .iter()
         .map(|t| {
             let (x, r, w) = float_matrix(t)?;
@@ -973,7 +981,7 @@ fn gemm(
             c.clone()
         } else {
             let (cv, _, _) = float_matrix(c)?;
-            Tensor::f32(c.shape.clone(), cv.into_iter().map(|v| v * beta).collect())
+            Tensor::f32(c.shape.clone(), cv.iter().map(|v| v * beta).collect())
         };
         result = binary(Binary::Add, &result, &scaled)?;
     }

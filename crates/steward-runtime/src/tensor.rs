@@ -71,6 +71,14 @@ impl Tensor {
     }
 
     /// The values as `f32`, converting `f64` and `i64` (the implicit casts ONNX-ML operators allow).
+    /// The values as float32: borrowed when they already are, converted otherwise.
+    pub fn f32_values(&self) -> Option<std::borrow::Cow<'_, [f32]>> {
+        match &self.data {
+            Data::F32(v) => Some(std::borrow::Cow::Borrowed(v)),
+            _ => self.to_f32().map(std::borrow::Cow::Owned),
+        }
+    }
+
     pub fn to_f32(&self) -> Option<Vec<f32>> {
         match &self.data {
             Data::F32(v) => Some(v.clone()),

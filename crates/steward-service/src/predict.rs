@@ -326,7 +326,7 @@ pub(crate) fn predict_onnx(
 ) -> ServiceResult<PredictOutcome> {
     let rows = data.n_rows;
     let prediction = if model.signature().inputs.len() == 1 {
-        model.predict(&feature_matrix(model, data)?, rows)?
+        model.predict_owned(feature_matrix(model, data)?, rows)?
     } else {
         model.predict_tensors(named_inputs(model, data)?, rows)?
     };
