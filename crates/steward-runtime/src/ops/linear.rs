@@ -339,3 +339,85 @@ impl LinearRegressor {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::onnx::AttributeProto;
+
+    fn attribute(name: &str) -> AttributeProto {
+        AttributeProto {
+            name: name.to_string(),
+            ..Default::default()
+        }
+    }
+
+    /// skl2onnx's binary logistic regression: two mirrored coefficient rows, LOGISTIC.
+    fn mirrored_classifier(n_features: usize) -> LinearClassifier {
+        let row: Vec<f32> = (0..n_features).map(|i| (i as f32 * 0.37).sin()).collect();
+        let coefficients: Vec<f32> = row.iter().map(|c| -c).chain(row.iter().copied()).collect();
+        let node = NodeProto {
+            op_type: "LinearClassifier".to_string(),
+            domain: "ai.onnx.ml".to_string(),
+            attribute: vec![
+                AttributeProto {
+                    floats: coefficients,
+                    ..attribute("coefficients")
+                },
+                AttributeProto {
+                    floats: vec![-0.25, 0.25],
+                    ..attribute("intercepts")
+                },
+                AttributeProto {
+                    ints: vec![0, 1],
+                    ..attribute("classlabels_ints")
+                },
+                AttributeProto {
+                    s: b"LOGISTIC".to_vec(),
+                    ..attribute("post_transform")
+                },
+            ],
+            ..Default::default()
+        };
+        LinearClassifier::compile(&node).expect("a valid LinearClassifier")
+    }
+
+    #[test]
+    fn the_avx2_build_gives_the_same_bits() {
+        for n_features in [1, 3, 4, 20, 23] {
+            let model = mirrored_classifier(n_features);
+            assert!(model.mirrored);
+            let n_rows = 300;
+            let mut x: Vec<f32> = (0..n_rows * n_features)
+                .map(|i| ((i * 7919) % 1000) as f32 / 50.0 - 10.0)
+                .collect();
+            x[5] = f32::NAN;
+            let (mut labels, mut out) = (vec![0; n_rows], vec![0.0f32; 2 * n_rows]);
+            model.mirrored_logistic_portable(&x, n_features, &mut labels, &mut out);
+            // Probabilities sum to one and the label is the likelier class.
+            for (label, pair) in labels.iter().zip(out.chunks_exact(2)) {
+                if pair[0].is_nan() {
+                    continue;
+                }
+                assert!((pair[0] + pair[1] - 1.0).abs() < 1e-6);
+                assert_eq!(*label, usize::from(pair[1] > pair[0]), "{pair:?}");
+            }
+            let nan_row = 5 / n_features;
+            assert!(
+                out[2 * nan_row].is_nan() && out[2 * nan_row + 1].is_nan(),
+                "a NaN input gives NaN probabilities"
+            );
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                let (mut wide_labels, mut wide_out) = (vec![0; n_rows], vec![0.0f32; 2 * n_rows]);
+                // SAFETY: AVX2 is present, checked just above.
+                unsafe {
+                    model.mirrored_logistic_avx2(&x, n_features, &mut wide_labels, &mut wide_out)
+                };
+                assert_eq!(labels, wide_labels);
+                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&out), bits(&wide_out), "{n_features} features");
+            }
+        }
+    }
+}
