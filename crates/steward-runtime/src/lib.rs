@@ -95,6 +95,43 @@ impl PredictedLabels {
     }
 }
 
+/// Every value a node reads (and every graph output) is a graph input, an initializer or the output of an
+/// earlier node: ONNX requires nodes in topological order. Checked before either engine sees the graph, so a
+/// dangling or cyclic reference is an invalid model, not a question for tract (which panics on some).
+fn check_references(graph: &onnx::GraphProto) -> RuntimeResult<()> {
+    let mut defined: std::collections::HashSet<&str> = graph
+        .input
+        .iter()
+        .map(|i| i.name.as_str())
+        .chain(graph.initializer.iter().map(|t| t.name.as_str()))
+        .collect();
+    for node in &graph.node {
+        // An empty name is an omitted optional input.
+        if let Some(missing) = node
+            .input
+            .iter()
+            .find(|i| !i.is_empty() && !defined.contains(i.as_str()))
+        {
+            return Err(invalid_model(format!(
+                "node '{}' ({}) reads '{missing}', which no graph input, initializer or earlier node defines",
+                node.name, node.op_type
+            )));
+        }
+        defined.extend(node.output.iter().map(String::as_str));
+    }
+    if let Some(missing) = graph
+        .output
+        .iter()
+        .find(|o| !defined.contains(o.name.as_str()))
+    {
+        return Err(invalid_model(format!(
+            "graph output '{}' is not computed by any node",
+            missing.name
+        )));
+    }
+    Ok(())
+}
+
 /// What runs the graph: the native plan, or tract for graphs beyond the plan's operators.
 #[derive(Debug, Clone)]
 enum Engine {
@@ -154,6 +191,7 @@ impl Model {
                 opsets.push((domain.to_string(), opset.version));
             }
         }
+        check_references(graph)?;
         let inputs = plan::graph_inputs(graph)?;
         let outputs: Vec<String> = graph.output.iter().map(|o| o.name.clone()).collect();
         let engine = match Plan::compile(graph) {

@@ -131,6 +131,38 @@ fn inconsistent_graphs_are_invalid() {
     .unwrap_err()
     .to_string();
     assert!(message.contains("nowhere"), "{message}");
+    // The same in a graph only tract could run (tract 0.23 panics on a dangling reference): refused before
+    // either engine sees it.
+    let error = Model::load(&graph_with(
+        vec![
+            node("Relu", &["X"], &["A"], vec![]),
+            node("Softsign", &["A", "dangling"], &["Y"], vec![]),
+        ],
+        vec![],
+    ))
+    .unwrap_err();
+    assert!(
+        matches!(&error, RuntimeError::InvalidModel(m) if m.contains("dangling") && m.contains("Softsign_0")),
+        "{error}"
+    );
+    // Nodes out of topological order, and an output no node computes.
+    let message = Model::load(&graph_with(
+        vec![
+            node("Relu", &["A"], &["Y"], vec![]),
+            node("Relu", &["X"], &["A"], vec![]),
+        ],
+        vec![],
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(message.contains("'A'"), "{message}");
+    let message = Model::load(&graph_with(
+        vec![node("Relu", &["X"], &["Z"], vec![])],
+        vec![],
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(message.contains("'Y'"), "{message}");
     // An initializer whose dimensions promise more values than it holds (a huge allocation if trusted).
     let lying = TensorProto {
         name: "W".into(),
