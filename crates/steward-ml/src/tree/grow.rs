@@ -680,34 +680,48 @@ fn grow_with<C: Criterion>(
         };
         if let Err(parent) = histograms {
             // Both children's histograms and best splits in one pass over feature groups.
-            let left_splittable = grower.splittable(depth + 1, &rows[start..middle]);
-            let right_splittable = grower.splittable(depth + 1, &rows[middle..end]);
+            let left_rows = ChildRows {
+                start,
+                end: middle,
+                totals: &split.left_totals,
+                splittable: grower.splittable(depth + 1, &rows[start..middle]),
+            };
+            let right_rows = ChildRows {
+                start: middle,
+                end,
+                totals: &right_totals,
+                splittable: grower.splittable(depth + 1, &rows[middle..end]),
+            };
             let left_is_smaller = middle - start <= end - middle;
             let (small, large) = if left_is_smaller {
-                (
-                    (start, middle, &split.left_totals, left_splittable),
-                    (middle, end, &right_totals, right_splittable),
-                )
+                (&left_rows, &right_rows)
             } else {
-                (
-                    (middle, end, &right_totals, right_splittable),
-                    (start, middle, &split.left_totals, left_splittable),
-                )
+                (&right_rows, &left_rows)
             };
-            let sibling = if large.3 {
-                Some((parent, large.2.as_slice()))
-            } else {
+            let (small_result, large_result) = if !small.splittable && !large.splittable {
                 grower.release(parent);
-                None
+                ((None, None), (None, None))
+            } else {
+                // The small child's histograms are built even when only the large one may split: the large
+                // one's are the parent's minus them.
+                let sibling = if large.splittable {
+                    Some((parent, large.totals.as_slice()))
+                } else {
+                    grower.release(parent);
+                    None
+                };
+                let (small_set, small_split, large_result) = grower.build_and_scan(
+                    &rows[small.start..small.end],
+                    small.totals,
+                    small.splittable,
+                    sibling,
+                );
+                let large_result = match large_result {
+                    Some((set, split)) => (Some(set), split),
+                    None => (None, None),
+                };
+                ((Some(small_set), small_split), large_result)
             };
-            let (small_set, small_split, large_result) =
-                grower.build_and_scan(&rows[small.0..small.1], small.2, small.3, sibling);
-            let (large_set, large_split) = match large_result {
-                Some((set, split)) => (Some(set), split),
-                None => (None, None),
-            };
-            let small_result = (Some(small_set), small_split);
-            let large_result = (large_set, large_split);
             let (left_result, right_result) = if left_is_smaller {
                 (small_result, large_result)
             } else {
@@ -786,6 +800,14 @@ fn grow_with<C: Criterion>(
         leaves,
         rows,
     }
+}
+
+/// One child of a split being made: its rows `rows[start..end]`, its totals, whether it may split.
+struct ChildRows<'a> {
+    start: usize,
+    end: usize,
+    totals: &'a Vec<f64>,
+    splittable: bool,
 }
 
 /// Depth-first pops the most recent node; best-first (leaf-wise) pops the node with the largest gain.
