@@ -609,6 +609,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn leaf_values_are_exact_newton_steps_despite_quantized_splits() {
+        // Two groups a stump separates; with one round, learning rate 1 and no l2, each leaf's prediction is
+        // its group's mean exactly (quantized sums would be off in the sixth digit).
+        let x = Matrix::new(6, 1, vec![0.0, 0.0, 0.0, 1.0, 1.0, 1.0]);
+        let y = [0.1, 0.25, 0.32, 0.7, 0.81, 0.77];
+        let params = GradientBoostingParams {
+            n_estimators: 1,
+            learning_rate: 1.0,
+            min_samples_leaf: 1,
+            l2_regularization: 0.0,
+            early_stopping: EarlyStopping::Off,
+            ..GradientBoostingParams::default()
+        };
+        let model = GradientBoostingRegressor::fit(&x, &y, None, &params, 0, &|_, _| {}).unwrap();
+        let predicted = model.predict(&x).unwrap();
+        let mean = |values: &[f64]| values.iter().sum::<f64>() / values.len() as f64;
+        for (row, expected) in [(0, mean(&y[..3])), (5, mean(&y[3..]))] {
+            assert!(
+                (predicted[row] - expected).abs() < 1e-14,
+                "{} vs {expected}",
+                predicted[row]
+            );
+        }
+    }
+
+    #[test]
     fn stopping_rule_matches_scikit_learn() {
         // Improving steadily: keep going.
         assert!(!should_stop(&[1.0, 0.9, 0.8, 0.7], 2, 0.0));
