@@ -39,6 +39,7 @@ def patch_skl2onnx_bool_flags():
 
 def make(out):
     patch_skl2onnx_bool_flags()
+    os.makedirs(out, exist_ok=True)
     import pandas as pd
     from sklearn.datasets import make_classification
     from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier

@@ -91,6 +91,8 @@ pub struct Forest {
     /// forests, binary and regression boosting): a leaf's weights are then added straight into the row's
     /// scores, with no per-weight output lookup and no "scored" flags (every output is scored by every tree).
     dense: bool,
+    /// With `dense`, the weights alone (`weights[i].1`), so a leaf's `n_outputs` values are one contiguous run.
+    dense_weights: Vec<f64>,
     n_outputs: usize,
     n_features: usize,
     aggregate: Aggregate,
@@ -355,11 +357,17 @@ impl Forest {
                         .enumerate()
                         .all(|(o, &(output, _))| output as usize == o)
             });
+        let dense_weights = if dense {
+            weights.iter().map(|&(_, w)| w).collect()
+        } else {
+            Vec::new()
+        };
         Ok(Forest {
             nodes: compiled,
             fast,
             roots,
             weights,
+            dense_weights,
             dense,
             n_outputs,
             n_features,
@@ -650,9 +658,18 @@ impl Forest {
             has.fill(!self.roots.is_empty());
             for tree in 0..self.roots.len() {
                 self.leaves_of(tree, x, width, &mut leaves);
-                for (row_scores, &(start, _)) in scores.chunks_exact_mut(k).zip(&leaves) {
-                    for (s, &(_, w)) in row_scores.iter_mut().zip(&self.weights[start..start + k]) {
-                        *s += w;
+                // The common output counts with the count known to the compiler (no inner loop to run).
+                match k {
+                    1 => add_dense_leaves::<1>(scores, &leaves, &self.dense_weights),
+                    2 => add_dense_leaves::<2>(scores, &leaves, &self.dense_weights),
+                    3 => add_dense_leaves::<3>(scores, &leaves, &self.dense_weights),
+                    _ => {
+                        for (row_scores, &(start, _)) in scores.chunks_exact_mut(k).zip(&leaves) {
+                            let weights = &self.dense_weights[start..start + k];
+                            for (s, &w) in row_scores.iter_mut().zip(weights) {
+                                *s += w;
+                            }
+                        }
                     }
                 }
             }
@@ -671,6 +688,23 @@ impl Forest {
             }
         }
         self.finish_scores(scores, has);
+    }
+}
+
+/// Adds each row's leaf weights (`K` per leaf, starting at the leaf's index into `weights`) to its `K` scores.
+#[inline]
+fn add_dense_leaves<const K: usize>(
+    scores: &mut [f64],
+    leaves: &[(usize, usize)],
+    weights: &[f64],
+) {
+    for (row_scores, &(start, _)) in scores.chunks_exact_mut(K).zip(leaves) {
+        let leaf: &[f64; K] = weights[start..start + K]
+            .try_into()
+            .expect("a dense leaf has one weight per output");
+        for (s, w) in row_scores.iter_mut().zip(leaf) {
+            *s += w;
+        }
     }
 }
 
