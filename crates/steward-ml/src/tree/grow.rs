@@ -365,6 +365,10 @@ impl Criterion for GradientCriterion<'_> {
             g += slot[0];
             h += slot[1];
             count += slot[2];
+            // An empty bin: the previous bin's split (see `scan_feature`).
+            if slot[2] == 0.0 {
+                continue;
+            }
             if count < min_leaf {
                 continue;
             }
@@ -1362,6 +1366,12 @@ fn scan_feature<C: Criterion>(
         for (l, s) in left.iter_mut().zip(slot) {
             *l += s;
         }
+        // An empty bin moves no row: its split is the previous bin's (in fully grown trees most bins of a
+        // small node are empty, and the scores are most of the time). Its other statistics are still added,
+        // as a subtracted histogram may leave rounding residue there.
+        if slot[count_slot] == 0.0 {
+            continue;
+        }
         let left_count = left[count_slot];
         if left_count < min_leaf {
             continue;
@@ -1484,5 +1494,75 @@ mod tests {
             both_ways(&squared, &x, config);
             both_ways(&boosting, &x, config);
         }
+    }
+
+    /// A subtracted histogram can leave rounding residue in a bin no row of the node falls in; a split there
+    /// would move the same rows as the bin before it but put the threshold elsewhere. Both scans choose bins
+    /// that hold rows.
+    #[test]
+    fn a_split_never_lands_on_an_empty_bin() {
+        // Bins 0..4; bin 2 holds no row but a residue that makes its (meaningless) score the highest.
+        let mut gradient_histogram = vec![0.0; 4 * 3];
+        for (bin, (g, count)) in [(-3.0, 3.0), (-1.0, 1.0), (-1e-9, 0.0), (4.0, 4.0)]
+            .into_iter()
+            .enumerate()
+        {
+            gradient_histogram[bin * 3..bin * 3 + 3].copy_from_slice(&[g, count, count]);
+        }
+        let totals: Vec<f64> = (0..3)
+            .map(|slot| gradient_histogram.iter().skip(slot).step_by(3).sum())
+            .collect();
+        let squared = GradientCriterion {
+            gradients: &[],
+            hessians: &[],
+            l2: 0.0,
+            min_hessian: f64::MIN_POSITIVE,
+            targets: None,
+        };
+        let (mut left, mut right, mut best_left) = ([0.0; 3], [0.0; 3], [0.0; 3]);
+        let (bin, _) = squared
+            .scan(
+                &gradient_histogram,
+                (0, 4),
+                &totals,
+                1,
+                &mut left,
+                &mut right,
+                &mut best_left,
+            )
+            .expect("a split");
+        assert_eq!(bin, 1, "the split after bin 1, not after the empty bin 2");
+        assert_eq!(best_left[2], 4.0);
+
+        // The same for the generic scan (Gini): bin 1 is empty but carries a residue of class 0.
+        let mut class_histogram = vec![0.0; 3 * 3];
+        for (bin, slot) in [[3.0, 0.0, 3.0], [1e-9, 0.0, 0.0], [0.0, 4.0, 4.0]]
+            .into_iter()
+            .enumerate()
+        {
+            class_histogram[bin * 3..bin * 3 + 3].copy_from_slice(&slot);
+        }
+        let class_totals: Vec<f64> = (0..3)
+            .map(|slot| class_histogram.iter().skip(slot).step_by(3).sum())
+            .collect();
+        let gini = ClassCriterion {
+            classes: &[],
+            weights: &[],
+            n_classes: 2,
+        };
+        let (mut left, mut right, mut best_left) = ([0.0; 3], [0.0; 3], [0.0; 3]);
+        let (bin, _) = gini
+            .scan(
+                &class_histogram,
+                (0, 3),
+                &class_totals,
+                1,
+                &mut left,
+                &mut right,
+                &mut best_left,
+            )
+            .expect("a split");
+        assert_eq!(bin, 0, "class 0 alone on the left");
+        assert_eq!(best_left[2], 3.0);
     }
 }
