@@ -97,6 +97,126 @@ pub(crate) trait Criterion: Sync {
         right: &mut [f64],
         best_left: &mut [f64],
     ) -> Option<(usize, f64)>;
+
+    /// [`Criterion::scan`] visiting only the bins in `occupied` (the bins the node's rows fall in): the same
+    /// result, in time proportional to the node's rows instead of its touched range. Criteria without a sparse
+    /// scan of their own scan the occupied range.
+    #[allow(clippy::too_many_arguments)]
+    fn scan_occupied(
+        &self,
+        histogram: &[Self::Stat],
+        occupied: &OccupiedBins,
+        totals: &[f64],
+        min_samples_leaf: usize,
+        left: &mut [f64],
+        right: &mut [f64],
+        best_left: &mut [f64],
+    ) -> Option<(usize, f64)> {
+        let (first, last) = (occupied.first()?, occupied.last()?);
+        self.scan(
+            histogram,
+            (first, last + 1),
+            totals,
+            min_samples_leaf,
+            left,
+            right,
+            best_left,
+        )
+    }
+}
+
+/// The bins one feature's values fall in for a node's rows, as a bitmap over the 256 bins a `u8` column can
+/// hold. Deep in a fully grown tree a node has a handful of rows whose bins spread over most of the range; its
+/// split scan then visits these bins alone (see [`scan_node`]).
+pub(crate) struct OccupiedBins([u64; 4]);
+
+impl OccupiedBins {
+    fn of(column: &[u8], rows: &[u32]) -> Self {
+        let mut words = [0u64; 4];
+        for &row in rows {
+            let bin = column[row as usize];
+            words[usize::from(bin >> 6)] |= 1 << (bin & 63);
+        }
+        OccupiedBins(words)
+    }
+
+    fn first(&self) -> Option<usize> {
+        self.0
+            .iter()
+            .enumerate()
+            .find(|(_, word)| **word != 0)
+            .map(|(index, word)| index * 64 + word.trailing_zeros() as usize)
+    }
+
+    fn last(&self) -> Option<usize> {
+        self.0
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, word)| **word != 0)
+            .map(|(index, word)| index * 64 + 63 - word.leading_zeros() as usize)
+    }
+
+    /// The occupied bins in ascending order, but the last: a split after the last occupied bin moves no row.
+    fn split_candidates(&self) -> impl Iterator<Item = usize> + '_ {
+        let last = self.last().unwrap_or(0);
+        self.0
+            .iter()
+            .enumerate()
+            .flat_map(|(index, &word)| {
+                let mut rest = word;
+                std::iter::from_fn(move || {
+                    (rest != 0).then(|| {
+                        let bit = rest.trailing_zeros() as usize;
+                        rest &= rest - 1;
+                        index * 64 + bit
+                    })
+                })
+            })
+            .take_while(move |&bin| bin < last)
+    }
+}
+
+/// A node whose rows are this many times fewer than its touched bins is scanned through [`OccupiedBins`].
+const SPARSE_SCAN_RATIO: usize = 4;
+
+/// The best split of one feature's histogram for the node `rows` ([`Criterion::scan`]'s result), through the
+/// occupied bins when the node is small against its touched range.
+#[allow(clippy::too_many_arguments)]
+fn scan_node<C: Criterion>(
+    criterion: &C,
+    histogram: &[C::Stat],
+    touched: (usize, usize),
+    column: &[u8],
+    rows: &[u32],
+    totals: &[f64],
+    min_samples_leaf: usize,
+    left: &mut [f64],
+    right: &mut [f64],
+    best_left: &mut [f64],
+) -> Option<(usize, f64)> {
+    if rows.len() * SPARSE_SCAN_RATIO < touched.1.saturating_sub(touched.0) {
+        let occupied = OccupiedBins::of(column, rows);
+        criterion.scan_occupied(
+            histogram,
+            &occupied,
+            totals,
+            min_samples_leaf,
+            left,
+            right,
+            best_left,
+        )
+    } else {
+        criterion.scan(
+            histogram,
+            touched,
+            totals,
+            min_samples_leaf,
+            left,
+            right,
+            best_left,
+        )
+    }
 }
 
 /// Gini impurity over weighted class counts; leaves hold class probability distributions.
@@ -208,6 +328,34 @@ impl Criterion for ClassCriterion<'_> {
             right,
             best_left,
         )
+    }
+
+    #[inline]
+    fn scan_occupied(
+        &self,
+        histogram: &[f64],
+        occupied: &OccupiedBins,
+        totals: &[f64],
+        min_samples_leaf: usize,
+        left: &mut [f64],
+        right: &mut [f64],
+        best_left: &mut [f64],
+    ) -> Option<(usize, f64)> {
+        if occupied.first()? == occupied.last()? {
+            return None;
+        }
+        left.fill(0.0);
+        Some(scan_bins(
+            self,
+            histogram,
+            occupied.split_candidates(),
+            totals,
+            self.n_stats(),
+            min_samples_leaf,
+            left,
+            right,
+            best_left,
+        ))
     }
 }
 
@@ -348,6 +496,44 @@ impl Criterion for GradientCriterion<'_> {
         if hi - lo < 2 {
             return None;
         }
+        Some(self.scan_bins(histogram, lo..hi - 1, totals, min_samples_leaf, best_left))
+    }
+
+    #[inline]
+    fn scan_occupied(
+        &self,
+        histogram: &[f64],
+        occupied: &OccupiedBins,
+        totals: &[f64],
+        min_samples_leaf: usize,
+        _left: &mut [f64],
+        _right: &mut [f64],
+        best_left: &mut [f64],
+    ) -> Option<(usize, f64)> {
+        if occupied.first()? == occupied.last()? {
+            return None;
+        }
+        Some(self.scan_bins(
+            histogram,
+            occupied.split_candidates(),
+            totals,
+            min_samples_leaf,
+            best_left,
+        ))
+    }
+}
+
+impl GradientCriterion<'_> {
+    /// The loop of [`Criterion::scan`] over candidate bins `bins` (ascending), the three sums in registers.
+    #[inline]
+    fn scan_bins(
+        &self,
+        histogram: &[f64],
+        bins: impl Iterator<Item = usize>,
+        totals: &[f64],
+        min_samples_leaf: usize,
+        best_left: &mut [f64],
+    ) -> (usize, f64) {
         let score = |g: f64, h: f64| {
             let denominator = h + self.l2;
             if denominator <= 0.0 {
@@ -361,7 +547,8 @@ impl Criterion for GradientCriterion<'_> {
         let (mut g, mut h, mut count) = (0.0, 0.0, 0.0);
         let mut best_bin = usize::MAX;
         let mut best_score = f64::NEG_INFINITY;
-        for (offset, slot) in histogram[lo * 3..(hi - 1) * 3].chunks_exact(3).enumerate() {
+        for bin in bins {
+            let slot = &histogram[bin * 3..bin * 3 + 3];
             g += slot[0];
             h += slot[1];
             count += slot[2];
@@ -382,11 +569,11 @@ impl Criterion for GradientCriterion<'_> {
             let candidate = score(g, h) + score(right_g, right_h);
             if candidate > best_score {
                 best_score = candidate;
-                best_bin = lo + offset;
+                best_bin = bin;
                 best_left.copy_from_slice(&[g, h, count]);
             }
         }
-        Some((best_bin, best_score))
+        (best_bin, best_score)
     }
 }
 
@@ -709,7 +896,11 @@ fn grow_with<C: Criterion>(
                 // The small child's histograms are built even when only the large one may split: the large
                 // one's are the parent's minus them.
                 let sibling = if large.splittable {
-                    Some((parent, large.totals.as_slice()))
+                    Some((
+                        parent,
+                        large.totals.as_slice(),
+                        &rows[large.start..large.end],
+                    ))
                 } else {
                     grower.release(parent);
                     None
@@ -986,7 +1177,7 @@ impl<C: Criterion> Grower<'_, C> {
     }
 
     /// Builds the histograms of every feature for the node `rows` (statistics `totals`) and, when `scan`, finds
-    /// its best split; with `sibling` (the parent's histograms and the sibling's totals) also turns the parent's
+    /// its best split; with `sibling` (the parent's histograms, the sibling's totals and rows) also turns the parent's
     /// histograms into the sibling's by subtraction and finds the sibling's best split. All of it in one pass
     /// over groups of features, one group per thread, each feature's histogram scanned while it is still in
     /// cache: one parallel region per split instead of one per step. Results equal [`Grower::best_split`]'s
@@ -997,7 +1188,7 @@ impl<C: Criterion> Grower<'_, C> {
         rows: &[u32],
         totals: &[f64],
         scan: bool,
-        sibling: Option<(HistogramSet<C::Stat>, &[f64])>,
+        sibling: Option<(HistogramSet<C::Stat>, &[f64], &[u32])>,
     ) -> (
         HistogramSet<C::Stat>,
         Option<Split>,
@@ -1009,9 +1200,9 @@ impl<C: Criterion> Grower<'_, C> {
         let (n_stats, min_leaf) = (self.n_stats, self.config.min_samples_leaf);
         let gathered = &self.gathered[..];
         let n_features = own.touched.len();
-        let (mut sibling_set, sibling_totals) = match sibling {
-            Some((set, totals)) => (Some(set), Some(totals)),
-            None => (None, None),
+        let (mut sibling_set, sibling_totals, sibling_rows) = match sibling {
+            Some((set, totals, rows)) => (Some(set), Some(totals), rows),
+            None => (None, None, &[][..]),
         };
         let threads = if self.config.parallel {
             rayon::current_num_threads().max(1)
@@ -1037,29 +1228,36 @@ impl<C: Criterion> Grower<'_, C> {
             );
             let (mut left, mut right, mut best_left) =
                 (vec![0.0; n_stats], vec![0.0; n_stats], vec![0.0; n_stats]);
-            let mut scan_one =
-                |feature: usize, histogram: &[C::Stat], range, totals: &[f64], best: &mut Best| {
-                    if let Some((bin, score)) = criterion.scan(
-                        histogram,
-                        range,
-                        totals,
-                        min_leaf,
-                        &mut left,
-                        &mut right,
-                        &mut best_left,
-                    ) && bin != usize::MAX
-                        && best.as_ref().is_none_or(|b| score > b.2)
-                    {
-                        *best = Some((feature, bin, score, best_left.clone()));
-                    }
-                };
+            let mut scan_one = |feature: usize,
+                                histogram: &[C::Stat],
+                                range,
+                                rows: &[u32],
+                                totals: &[f64],
+                                best: &mut Best| {
+                if let Some((bin, score)) = scan_node(
+                    criterion,
+                    histogram,
+                    range,
+                    data.column(feature),
+                    rows,
+                    totals,
+                    min_leaf,
+                    &mut left,
+                    &mut right,
+                    &mut best_left,
+                ) && bin != usize::MAX
+                    && best.as_ref().is_none_or(|b| score > b.2)
+                {
+                    *best = Some((feature, bin, score, best_left.clone()));
+                }
+            };
             let (mut own_best, mut sibling_best): (Best, Best) = (None, None);
             let mut parent = parent;
             for (offset, histogram) in histograms.chunks(feature_len).enumerate() {
                 let feature = first + offset;
                 let range = touched[offset];
                 if scan {
-                    scan_one(feature, histogram, range, totals, &mut own_best);
+                    scan_one(feature, histogram, range, rows, totals, &mut own_best);
                 }
                 if let (Some((parent_data, parent_touched)), Some(sibling_totals)) =
                     (parent.as_mut(), sibling_totals)
@@ -1077,6 +1275,7 @@ impl<C: Criterion> Grower<'_, C> {
                         feature,
                         parent_histogram,
                         parent_touched[offset],
+                        sibling_rows,
                         sibling_totals,
                         &mut sibling_best,
                     );
@@ -1296,9 +1495,12 @@ impl<C: Criterion> Grower<'_, C> {
                     (&self.scratch[..], touched, true)
                 }
             };
-            let found = self.criterion.scan(
+            let found = scan_node(
+                self.criterion,
                 histogram,
                 touched,
+                self.data.column(feature),
+                rows,
                 totals,
                 self.config.min_samples_leaf,
                 &mut self.left_stats,
@@ -1356,12 +1558,41 @@ fn scan_feature<C: Criterion>(
     if hi - lo < 2 {
         return None;
     }
+    left.fill(0.0);
+    Some(scan_bins(
+        criterion,
+        histogram,
+        lo..hi - 1,
+        totals,
+        n_stats,
+        min_samples_leaf,
+        left,
+        right,
+        best_left,
+    ))
+}
+
+/// The loop of [`scan_feature`] over candidate bins `bins` (ascending; `left` starts at zero): `(best bin, its
+/// score)`, bin `usize::MAX` when no split respects the limits.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn scan_bins<C: Criterion>(
+    criterion: &C,
+    histogram: &[f64],
+    bins: impl Iterator<Item = usize>,
+    totals: &[f64],
+    n_stats: usize,
+    min_samples_leaf: usize,
+    left: &mut [f64],
+    right: &mut [f64],
+    best_left: &mut [f64],
+) -> (usize, f64) {
+    let count_slot = n_stats - 1;
     let total_count = totals[count_slot];
     let min_leaf = min_samples_leaf as f64;
-    left.fill(0.0);
     let mut best_bin = usize::MAX;
     let mut best_score = f64::NEG_INFINITY;
-    for bin in lo..hi - 1 {
+    for bin in bins {
         let slot = &histogram[bin * n_stats..(bin + 1) * n_stats];
         for (l, s) in left.iter_mut().zip(slot) {
             *l += s;
@@ -1392,7 +1623,7 @@ fn scan_feature<C: Criterion>(
             best_left.copy_from_slice(left);
         }
     }
-    Some((best_bin, best_score))
+    (best_bin, best_score)
 }
 
 #[cfg(test)]
@@ -1564,5 +1795,92 @@ mod tests {
             .expect("a split");
         assert_eq!(bin, 0, "class 0 alone on the left");
         assert_eq!(best_left[2], 3.0);
+    }
+
+    #[test]
+    fn occupied_bins_lists_the_bins_of_the_rows() {
+        let column: Vec<u8> = vec![7, 200, 7, 0, 255, 64, 63];
+        let occupied = OccupiedBins::of(&column, &[0, 1, 2, 4, 5, 6]);
+        assert_eq!(occupied.first(), Some(7));
+        assert_eq!(occupied.last(), Some(255));
+        let candidates: Vec<usize> = occupied.split_candidates().collect();
+        assert_eq!(candidates, vec![7, 63, 64, 200]);
+        assert_eq!(OccupiedBins::of(&column, &[]).first(), None);
+    }
+
+    /// The sparse scan of a small node gives the dense scan's split, bit for bit, for both f64 criteria.
+    #[test]
+    fn the_occupied_bins_scan_finds_the_dense_scans_split() {
+        let mut rng = Rng::new(11);
+        let n_rows = 2_000;
+        let column: Vec<u8> = (0..n_rows).map(|_| rng.below(256) as u8).collect();
+        let gradients: Vec<f64> = (0..n_rows).map(|_| rng.normal()).collect();
+        let hessians: Vec<f64> = (0..n_rows).map(|_| 0.5 + rng.below(3) as f64).collect();
+        let classes: Vec<u32> = (0..n_rows).map(|_| rng.below(3) as u32).collect();
+        let weights = vec![1.0; n_rows];
+        let squared = GradientCriterion {
+            gradients: &gradients,
+            hessians: &hessians,
+            l2: 0.5,
+            min_hessian: 1e-3,
+            targets: None,
+        };
+        let gini = ClassCriterion {
+            classes: &classes,
+            weights: &weights,
+            n_classes: 3,
+        };
+        fn compare<C: Criterion<Stat = f64>>(criterion: &C, column: &[u8], rows: &[u32]) -> usize {
+            let n_stats = criterion.n_stats();
+            let mut gathered = vec![0.0; rows.len() * criterion.gathered_per_row()];
+            criterion.gather(rows, &mut gathered);
+            let mut histogram = vec![0.0; 256 * n_stats];
+            let touched = criterion.accumulate(column, rows, &gathered, &mut histogram);
+            let mut totals = vec![0.0; n_stats];
+            for &row in rows {
+                criterion.add_row(row as usize, &mut totals);
+            }
+            let mut scratch = [vec![0.0; n_stats], vec![0.0; n_stats]];
+            let (mut dense_left, mut sparse_left) = (vec![0.0; n_stats], vec![0.0; n_stats]);
+            let [left, right] = &mut scratch;
+            let dense = criterion.scan(
+                &histogram,
+                touched,
+                &totals,
+                2,
+                left,
+                right,
+                &mut dense_left,
+            );
+            let occupied = OccupiedBins::of(column, rows);
+            let sparse = criterion.scan_occupied(
+                &histogram,
+                &occupied,
+                &totals,
+                2,
+                left,
+                right,
+                &mut sparse_left,
+            );
+            assert_eq!(dense, sparse, "rows {rows:?}");
+            if let Some((bin, _)) = dense
+                && bin != usize::MAX
+            {
+                assert_eq!(dense_left, sparse_left);
+                return 1;
+            }
+            0
+        }
+        let mut splits = 0;
+        for size in [1, 2, 3, 5, 8, 13, 21, 40] {
+            for _ in 0..50 {
+                let mut rows: Vec<u32> = (0..size).map(|_| rng.below(n_rows) as u32).collect();
+                rows.sort_unstable();
+                rows.dedup();
+                splits += compare(&squared, &column, &rows);
+                splits += compare(&gini, &column, &rows);
+            }
+        }
+        assert!(splits > 300, "most nodes should split ({splits})");
     }
 }
