@@ -158,6 +158,7 @@ pub async fn run(steward: &Steward, command: DataCommand, json: bool) -> anyhow:
             }
             println!("{} rows", profile.n_rows);
             print_schema(&schema, &profile);
+            print_distributions(&schema, &profile);
         }
         DataCommand::Validate {
             file,
@@ -268,6 +269,56 @@ pub fn print_schema(schema: &Schema, profile: &Profile) {
     println!("{t}");
 }
 
+/// The quantiles and histogram of every numeric column: what `data profile` adds to the schema table.
+fn print_distributions(schema: &Schema, profile: &Profile) {
+    const QUANTILES: [&str; 7] = ["p01", "p05", "p25", "p50", "p75", "p95", "p99"];
+    let mut header = vec!["column"];
+    header.extend(QUANTILES);
+    header.push("histogram (min to max)");
+    let mut t = table(&header);
+    let mut rows = 0;
+    for column in &schema.columns {
+        let Some(numeric) = profile
+            .column(&column.name)
+            .and_then(|p| p.numeric.as_ref())
+        else {
+            continue;
+        };
+        let mut row = vec![column.name.clone()];
+        row.extend(QUANTILES.iter().map(|q| {
+            numeric
+                .quantiles
+                .get(*q)
+                .map(|&v| format_number(v))
+                .unwrap_or_default()
+        }));
+        row.push(sparkline(&numeric.histogram.counts));
+        t.add_row(row);
+        rows += 1;
+    }
+    if rows > 0 {
+        println!("{t}");
+    }
+}
+
+/// Counts as a row of block characters, the tallest bin full height; an empty bin is a blank, so gaps show.
+fn sparkline(counts: &[u64]) -> String {
+    const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let max = counts.iter().copied().max().unwrap_or(0);
+    counts
+        .iter()
+        .map(|&count| {
+            if count == 0 {
+                ' '
+            } else {
+                // A block of height k/8 for a bin holding up to k/8 of the tallest; never below the lowest.
+                let eighths = (count * LEVELS.len() as u64).div_ceil(max) as usize;
+                LEVELS[eighths.clamp(1, LEVELS.len()) - 1]
+            }
+        })
+        .collect()
+}
+
 pub fn print_quality(report: &QualityReport) {
     let failed: Vec<_> = report.checks.iter().filter(|c| !c.passed).collect();
     let passed = report.checks.len() - failed.len();
@@ -288,4 +339,17 @@ pub fn print_quality(report: &QualityReport) {
     }
     println!("{t}");
     println!("{} finding(s), {passed} check(s) passed", failed.len());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sparkline;
+
+    #[test]
+    fn a_sparkline_scales_to_the_tallest_bin_and_leaves_empty_bins_blank() {
+        assert_eq!(sparkline(&[1, 0, 8, 4]), "▁ █▄");
+        assert_eq!(sparkline(&[3, 3]), "██");
+        assert_eq!(sparkline(&[]), "");
+        assert_eq!(sparkline(&[0, 0]), "  ");
+    }
 }

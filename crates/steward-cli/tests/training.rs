@@ -387,6 +387,14 @@ fn data_register_show_profile_and_validate() {
         shown.contains("petal_length_cm") && shown.contains("target"),
         "{shown}"
     );
+    // The human profile adds every numeric column's quantiles and histogram to the schema table.
+    let profile_text = ok(home, None, &["data", "profile", "flowers/1"]);
+    assert!(
+        profile_text.contains("p25")
+            && profile_text.contains("histogram")
+            && profile_text.contains('█'),
+        "{profile_text}"
+    );
     let profile = json(home, None, &["data", "profile", &iris]);
     let text = profile.to_string();
     assert!(
