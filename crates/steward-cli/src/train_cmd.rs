@@ -123,13 +123,13 @@ pub async fn predict(steward: &Steward, args: PredictArgs, json: bool) -> anyhow
     for row in 0..outcome.rows {
         let mut cells: Vec<String> = match (&outcome.labels, outcome.row_values(row)) {
             (Some(labels), _) => vec![labels[row].clone()],
-            (None, Some(values)) => values.iter().map(ToString::to_string).collect(),
+            (None, Some(values)) => values.iter().map(|&v| number_cell(v)).collect(),
             (None, None) => vec![String::new()],
         };
         if args.proba
             && let Some(p) = &outcome.probabilities
         {
-            cells.extend(p[row].iter().map(|v| v.to_string()));
+            cells.extend(p[row].iter().map(|&v| number_cell(v)));
         }
         text.push_str(&csv_line(&cells));
     }
@@ -157,6 +157,17 @@ pub async fn predict(steward: &Steward, args: PredictArgs, json: bool) -> anyhow
         None => print!("{text}"),
     }
     Ok(())
+}
+
+/// A value as CSV text. ONNX models compute in float32; such a value, widened to f64, is printed as the shortest
+/// float32 text that reads back to it ("0.1", not "0.10000000149011612"), which loses nothing.
+fn number_cell(value: f64) -> String {
+    let narrow = value as f32;
+    if f64::from(narrow) == value {
+        narrow.to_string()
+    } else {
+        value.to_string()
+    }
 }
 
 /// One CSV line, quoting cells that need it.
@@ -339,4 +350,24 @@ fn print_classification_details(metrics: &ClassificationMetrics) {
         t.add_row(cells);
     }
     println!("{t}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::number_cell;
+
+    #[test]
+    fn float32_values_print_short_and_read_back_exactly() {
+        let widened = f64::from(0.1f32);
+        assert_eq!(number_cell(widened), "0.1");
+        assert_eq!(
+            f64::from(number_cell(widened).parse::<f32>().unwrap()),
+            widened
+        );
+        assert_eq!(number_cell(-1.490_116_1e-8f32 as f64), "-0.000000014901161");
+        // A value float32 cannot hold keeps every digit f64 needs.
+        assert_eq!(number_cell(0.1), "0.1");
+        assert_eq!(number_cell(1.0 / 3.0), (1.0f64 / 3.0).to_string());
+        assert_eq!(number_cell(2.0), "2");
+    }
 }
