@@ -10,7 +10,7 @@ use crate::linear::{
 };
 use crate::matrix::{Matrix, Probabilities};
 use crate::train::Task;
-use crate::tree::params::{bad_value, parse_bool, parse_number, unknown_key};
+use crate::tree::params::{bad_value, float_text, pair, parse_bool, parse_number, unknown_key};
 use crate::tree::{
     DecisionTreeClassifier, DecisionTreeParams, DecisionTreeRegressor, GradientBoostingClassifier,
     GradientBoostingParams, GradientBoostingRegressor, RandomForestClassifier, RandomForestParams,
@@ -75,6 +75,32 @@ impl Algorithm {
             self,
             Algorithm::LogisticRegression | Algorithm::LinearRegression
         )
+    }
+
+    /// Every parameter the fit will use, defaults included, in the text `--param` takes: `pairs` (the user's)
+    /// parsed and written back, so a run records what was trained and not only what was typed, and passing
+    /// these pairs again trains the same model.
+    pub fn effective_params(
+        self,
+        pairs: &[(String, String)],
+        task: Task,
+    ) -> MlResult<Vec<(String, String)>> {
+        Ok(match self {
+            Algorithm::DecisionTree => DecisionTreeParams::from_pairs(pairs)?.to_pairs(),
+            Algorithm::RandomForest => RandomForestParams::from_pairs(pairs)?.to_pairs(task),
+            Algorithm::GradientBoosting => GradientBoostingParams::from_pairs(pairs)?.to_pairs(),
+            Algorithm::LogisticRegression => {
+                let (params, balanced) = logistic_params(pairs)?;
+                vec![
+                    pair("C", float_text(params.c)),
+                    pair("fit_intercept", params.fit_intercept.to_string()),
+                    pair("max_iter", params.max_iter.to_string()),
+                    pair("tol", float_text(params.tol)),
+                    pair("class_weight", if balanced { "balanced" } else { "none" }),
+                ]
+            }
+            Algorithm::LinearRegression => vec![pair("alpha", float_text(linear_alpha(pairs)?))],
+        })
     }
 
     /// Parses every parameter without fitting, so a typo fails before any work.

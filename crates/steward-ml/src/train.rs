@@ -311,7 +311,11 @@ pub fn train(
     let (preprocessor, estimator) = fit(&split.train, &train_rows, progress)?;
     let fit_seconds = started.elapsed().as_secs_f64();
 
-    let mut params: BTreeMap<String, String> = spec.params.iter().cloned().collect();
+    let mut params: BTreeMap<String, String> = spec
+        .algorithm
+        .effective_params(&estimator_params, task)?
+        .into_iter()
+        .collect();
     params.insert(
         "imputation".into(),
         format!("{:?}", preprocess_config.imputation).to_lowercase(),
@@ -601,6 +605,55 @@ mod tests {
             assert_eq!(
                 restored.predict(&data).unwrap(),
                 a.model.predict(&data).unwrap()
+            );
+        }
+    }
+
+    /// A run records every parameter of the fit, defaults included; training again with exactly those gives
+    /// the same model, so the record is enough to reproduce it.
+    #[test]
+    fn the_recorded_params_are_complete_and_reproduce_the_model() {
+        let classification = iris();
+        let regression = Dataset::from_csv_bytes(
+            include_bytes!("../../../fixtures/data/iris.csv"),
+            &RoleOverrides {
+                target: Some("petal_width_cm".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        for algorithm in Algorithm::ALL {
+            let data = if algorithm == Algorithm::LinearRegression {
+                &regression
+            } else {
+                &classification
+            };
+            let first = train(data, &spec(algorithm, 5), &no_progress).unwrap();
+            let recorded = &first.model.params;
+            let expected: &[(&str, &str)] = match algorithm {
+                Algorithm::DecisionTree => &[("max_depth", "none"), ("min_samples_leaf", "1")],
+                Algorithm::RandomForest => &[("n_estimators", "100"), ("max_features", "sqrt")],
+                Algorithm::GradientBoosting => &[("learning_rate", "0.1"), ("max_leaves", "31")],
+                Algorithm::LogisticRegression => &[("C", "1.0"), ("max_iter", "100")],
+                Algorithm::LinearRegression => &[("alpha", "0.0")],
+            };
+            for (key, value) in expected {
+                assert_eq!(
+                    recorded.get(*key).map(String::as_str),
+                    Some(*value),
+                    "{algorithm}: {recorded:?}"
+                );
+            }
+            assert_eq!(recorded.get("imputation").map(String::as_str), Some("mean"));
+            let replay = TrainSpec {
+                params: recorded.clone().into_iter().collect(),
+                ..spec(algorithm, 5)
+            };
+            let second = train(data, &replay, &no_progress).unwrap();
+            assert_eq!(
+                serde_json::to_vec(&second.model).unwrap(),
+                serde_json::to_vec(&first.model).unwrap(),
+                "{algorithm}"
             );
         }
     }

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{MlResult, invalid_param};
+use crate::train::Task;
 
 /// How many features a split considers at each node (drawn anew at every node, as scikit-learn does).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -50,6 +51,17 @@ impl MaxFeatures {
                     )),
                 }
             }
+        }
+    }
+
+    /// The text [`MaxFeatures::parse`] reads back to this value.
+    pub fn text(&self) -> String {
+        match *self {
+            MaxFeatures::All => "all".into(),
+            MaxFeatures::Sqrt => "sqrt".into(),
+            MaxFeatures::Log2 => "log2".into(),
+            MaxFeatures::Fraction(f) => float_text(f),
+            MaxFeatures::Count(c) => c.to_string(),
         }
     }
 
@@ -102,6 +114,20 @@ pub enum ClassWeight {
 }
 
 impl ClassWeight {
+    /// The text [`ClassWeight::parse`] reads back to this value.
+    pub fn text(&self) -> String {
+        match self {
+            ClassWeight::Uniform => "none".into(),
+            ClassWeight::Balanced => "balanced".into(),
+            ClassWeight::BalancedSubsample => "balanced_subsample".into(),
+            ClassWeight::Explicit(weights) => weights
+                .iter()
+                .map(|&w| float_text(w))
+                .collect::<Vec<_>>()
+                .join(","),
+        }
+    }
+
     /// Parses `none`, `balanced`, `balanced_subsample`, or comma-separated weights in label order (`1,5`).
     pub fn parse(key: &str, text: &str) -> MlResult<ClassWeight> {
         match text.trim() {
@@ -193,6 +219,17 @@ impl DecisionTreeParams {
         )?;
         self.max_features.check("max_features")
     }
+
+    /// Every parameter, defaults included, as `from_pairs` reads them back.
+    pub fn to_pairs(&self) -> Vec<(String, String)> {
+        vec![
+            pair("max_depth", optional_count_text(self.max_depth)),
+            pair("min_samples_split", self.min_samples_split.to_string()),
+            pair("min_samples_leaf", self.min_samples_leaf.to_string()),
+            pair("max_features", self.max_features.text()),
+            pair("max_bins", self.max_bins.to_string()),
+        ]
+    }
 }
 
 /// A random forest (scikit-learn's `RandomForestClassifier` / `RandomForestRegressor` defaults). The seed is
@@ -238,6 +275,25 @@ const RANDOM_FOREST_KEYS: &[&str] = &[
 ];
 
 impl RandomForestParams {
+    /// Every parameter, defaults included, as `from_pairs` reads them back; `max_features` left to the task's
+    /// default is written as that default (`sqrt` for classification, `all` for regression).
+    pub fn to_pairs(&self, task: Task) -> Vec<(String, String)> {
+        let max_features = self.max_features.unwrap_or(match task {
+            Task::Classification => MaxFeatures::Sqrt,
+            Task::Regression => MaxFeatures::All,
+        });
+        vec![
+            pair("n_estimators", self.n_estimators.to_string()),
+            pair("max_depth", optional_count_text(self.max_depth)),
+            pair("min_samples_split", self.min_samples_split.to_string()),
+            pair("min_samples_leaf", self.min_samples_leaf.to_string()),
+            pair("max_features", max_features.text()),
+            pair("bootstrap", self.bootstrap.to_string()),
+            pair("class_weight", self.class_weight.text()),
+            pair("max_bins", self.max_bins.to_string()),
+        ]
+    }
+
     pub fn from_pairs(pairs: &[(String, String)]) -> MlResult<Self> {
         let mut params = RandomForestParams::default();
         for (key, value) in pairs {
@@ -339,6 +395,28 @@ const GRADIENT_BOOSTING_KEYS: &[&str] = &[
 ];
 
 impl GradientBoostingParams {
+    /// Every parameter, defaults included, as `from_pairs` reads them back.
+    pub fn to_pairs(&self) -> Vec<(String, String)> {
+        let early_stopping = match self.early_stopping {
+            EarlyStopping::Auto => "auto",
+            EarlyStopping::On => "true",
+            EarlyStopping::Off => "false",
+        };
+        vec![
+            pair("learning_rate", float_text(self.learning_rate)),
+            pair("n_estimators", self.n_estimators.to_string()),
+            pair("max_depth", optional_count_text(self.max_depth)),
+            pair("max_leaves", optional_count_text(self.max_leaves)),
+            pair("min_samples_leaf", self.min_samples_leaf.to_string()),
+            pair("l2_regularization", float_text(self.l2_regularization)),
+            pair("max_bins", self.max_bins.to_string()),
+            pair("early_stopping", early_stopping),
+            pair("validation_fraction", float_text(self.validation_fraction)),
+            pair("n_iter_no_change", self.n_iter_no_change.to_string()),
+            pair("tol", float_text(self.tol)),
+        ]
+    }
+
     pub fn from_pairs(pairs: &[(String, String)]) -> MlResult<Self> {
         let mut params = GradientBoostingParams::default();
         for (key, value) in pairs {
@@ -470,6 +548,21 @@ fn check_tree_shape(
     Ok(())
 }
 
+/// Parameter values as the text `from_pairs` reads back to the same value: what a run records.
+pub(crate) fn optional_count_text(value: Option<usize>) -> String {
+    value.map_or_else(|| "none".to_string(), |v| v.to_string())
+}
+
+/// A float as text that parses back to the same bits; `{:?}` keeps a decimal point (`1.0`), which matters
+/// where an integer means something else (`max_features=1` is one feature, `1.0` all of them).
+pub(crate) fn float_text(value: f64) -> String {
+    format!("{value:?}")
+}
+
+pub(crate) fn pair(key: &str, value: impl Into<String>) -> (String, String) {
+    (key.to_string(), value.into())
+}
+
 pub(crate) fn bad_value(key: &str, value: &str, hint: &str) -> crate::error::MlError {
     invalid_param(format!("parameter {key}={value} is invalid: {hint}"))
 }
@@ -518,6 +611,88 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn written_parameters_read_back_to_the_same_values() {
+        let forest = RandomForestParams {
+            n_estimators: 7,
+            max_depth: Some(4),
+            min_samples_split: 3,
+            min_samples_leaf: 2,
+            // 1.0 is every feature and 1 is one feature: the text must keep them apart.
+            max_features: Some(MaxFeatures::Fraction(1.0)),
+            bootstrap: false,
+            class_weight: ClassWeight::Explicit(vec![1.0, 2.5]),
+            max_bins: 63,
+        };
+        let written = forest.to_pairs(Task::Classification);
+        assert_eq!(RandomForestParams::from_pairs(&written).unwrap(), forest);
+        for max_features in [
+            MaxFeatures::All,
+            MaxFeatures::Sqrt,
+            MaxFeatures::Log2,
+            MaxFeatures::Count(1),
+            MaxFeatures::Fraction(0.3),
+        ] {
+            assert_eq!(
+                MaxFeatures::parse("max_features", &max_features.text()).unwrap(),
+                max_features
+            );
+        }
+        for weight in [
+            ClassWeight::Uniform,
+            ClassWeight::Balanced,
+            ClassWeight::BalancedSubsample,
+        ] {
+            assert_eq!(
+                ClassWeight::parse("class_weight", &weight.text()).unwrap(),
+                weight
+            );
+        }
+
+        let boosting = GradientBoostingParams {
+            learning_rate: 0.05,
+            n_estimators: 12,
+            max_depth: Some(3),
+            max_leaves: None,
+            min_samples_leaf: 5,
+            l2_regularization: 0.25,
+            max_bins: 31,
+            early_stopping: EarlyStopping::Off,
+            validation_fraction: 0.2,
+            n_iter_no_change: 4,
+            tol: 1e-9,
+        };
+        assert_eq!(
+            GradientBoostingParams::from_pairs(&boosting.to_pairs()).unwrap(),
+            boosting
+        );
+        let tree = DecisionTreeParams {
+            max_depth: None,
+            min_samples_split: 4,
+            min_samples_leaf: 3,
+            max_features: MaxFeatures::Count(2),
+            max_bins: 100,
+        };
+        assert_eq!(
+            DecisionTreeParams::from_pairs(&tree.to_pairs()).unwrap(),
+            tree
+        );
+    }
+
+    #[test]
+    fn a_forest_records_the_max_features_its_task_defaults_to() {
+        let forest = RandomForestParams::default();
+        let value = |task| {
+            forest
+                .to_pairs(task)
+                .into_iter()
+                .find(|(key, _)| key == "max_features")
+                .map(|(_, value)| value)
+        };
+        assert_eq!(value(Task::Classification).as_deref(), Some("sqrt"));
+        assert_eq!(value(Task::Regression).as_deref(), Some("all"));
     }
 
     #[test]
