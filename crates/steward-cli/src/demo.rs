@@ -139,7 +139,11 @@ async fn tour(
         trained.push(outcome);
     }
     let runs: Vec<_> = trained.iter().map(|t| t.run.clone()).collect();
-    say!(json, "{}", runs_table(&runs));
+    say!(
+        json,
+        "{}",
+        runs_table(&runs, &experiment_names(steward).await?)
+    );
 
     step(
         json,

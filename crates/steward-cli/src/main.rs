@@ -513,7 +513,8 @@ async fn runs(steward: &Steward, command: RunsCommand, json: bool) -> anyhow::Re
             if json {
                 return print_json(&page);
             }
-            print_table(runs_table(&page.items), "no runs match");
+            let experiments = experiment_names(steward).await?;
+            print_table(runs_table(&page.items, &experiments), "no runs match");
             next_page_hint(&page.next_page_token);
         }
         RunsCommand::Show { run_id } => {
@@ -524,7 +525,13 @@ async fn runs(steward: &Steward, command: RunsCommand, json: bool) -> anyhow::Re
             key_values(&[
                 ("run", run.id.clone()),
                 ("name", run.name.clone()),
-                ("experiment", run.experiment_id.to_string()),
+                (
+                    "experiment",
+                    experiment_names(steward)
+                        .await?
+                        .remove(&run.experiment_id)
+                        .unwrap_or_else(|| run.experiment_id.to_string()),
+                ),
                 ("status", run.status.to_string()),
                 ("started", time(run.start_time)),
                 ("ended", optional_time(run.end_time)),

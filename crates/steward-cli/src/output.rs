@@ -1,8 +1,13 @@
 //! How results reach the terminal: human tables by default, JSON with `--json`.
 
+use std::collections::HashMap;
+
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
-use steward_store::{AliasChange, Event, Experiment, Millis, Model, ModelVersion, Run, Tags};
+use steward_service::Steward;
+use steward_store::{
+    AliasChange, Event, Experiment, Filter, Millis, Model, ModelVersion, PageRequest, Run, Tags,
+};
 
 pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
@@ -102,7 +107,28 @@ pub fn experiments_table(items: &[Experiment]) -> Table {
     t
 }
 
-pub fn runs_table(items: &[Run]) -> Table {
+/// Every experiment's name by id, for tables of runs (which hold the id); paged through, so none is missed.
+pub async fn experiment_names(steward: &Steward) -> anyhow::Result<HashMap<i64, String>> {
+    let mut names = HashMap::new();
+    let mut page = PageRequest {
+        limit: Some(PageRequest::MAX_LIMIT),
+        page_token: None,
+    };
+    loop {
+        let experiments = steward
+            .store
+            .list_experiments(&Filter::default(), &page)
+            .await?;
+        names.extend(experiments.items.into_iter().map(|e| (e.id, e.name)));
+        match experiments.next_page_token {
+            Some(token) => page.page_token = Some(token),
+            None => return Ok(names),
+        }
+    }
+}
+
+/// Runs with their experiment's name (its id when `experiments` lacks it).
+pub fn runs_table(items: &[Run], experiments: &HashMap<i64, String>) -> Table {
     let mut t = table(&[
         "run id",
         "name",
@@ -115,7 +141,10 @@ pub fn runs_table(items: &[Run]) -> Table {
         t.add_row(vec![
             r.id.clone(),
             r.name.clone(),
-            r.experiment_id.to_string(),
+            experiments
+                .get(&r.experiment_id)
+                .cloned()
+                .unwrap_or_else(|| r.experiment_id.to_string()),
             r.status.to_string(),
             time(r.start_time),
             headline_numbers(&r.metrics),

@@ -66,6 +66,14 @@ fn train_register_and_evaluate(store: Option<&str>) {
     assert_eq!(run["params"]["algorithm"], "random_forest");
     assert_eq!(run["params"]["n_estimators"], "30");
     assert_eq!(run["params"]["seed"], "3");
+    // Defaults are recorded too: the run says everything the fit used.
+    assert_eq!(run["params"]["max_features"], "sqrt");
+    assert_eq!(run["params"]["bootstrap"], "true");
+    // The human views name the experiment, not its id.
+    let shown = ok(home, store, &["runs", "show", run_id]);
+    assert!(shown.contains("experiment  flowers"), "{shown}");
+    let listed = ok(home, store, &["runs", "list"]);
+    assert!(listed.contains("flowers"), "{listed}");
     assert_eq!(run["metrics"]["accuracy"], holdout_accuracy);
     assert_eq!(
         run["tags"]["steward.model_hash"],
