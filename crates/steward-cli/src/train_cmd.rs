@@ -329,9 +329,22 @@ pub async fn evaluate(steward: &Steward, args: EvaluateArgs, json: bool) -> anyh
 }
 
 fn print_evaluation(evaluation: &Evaluation) {
+    let positive = match evaluation {
+        Evaluation::Classification(metrics) => metrics.positive_class.as_deref(),
+        Evaluation::Regression(_) => None,
+    };
     let mut t = table(&["metric", "value"]);
     for (name, value) in evaluation.headline() {
-        t.add_row(vec![name, format_number(value)]);
+        // Binary scores name the class they are about; the recorded metric keeps the plain name.
+        let shown = match positive {
+            Some(class)
+                if ["precision", "recall", "f1", "average_precision"].contains(&name.as_str()) =>
+            {
+                format!("{name} ({class})")
+            }
+            _ => name,
+        };
+        t.add_row(vec![shown, format_number(value)]);
     }
     println!("{t}");
 }

@@ -136,6 +136,48 @@ fn postgres_train_register_and_evaluate() {
     train_register_and_evaluate(Some(&store));
 }
 
+/// A binary classifier reports the positive class's precision, recall and F1 (class index 1, "malignant"), in
+/// the run and in `evaluate`, and says which class they are about.
+#[test]
+fn binary_classification_scores_the_positive_class() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let cancer = shared_data("breast_cancer.csv");
+    let args = [
+        "train",
+        "--data",
+        &cancer,
+        "--target",
+        "diagnosis",
+        "--algo",
+        "logistic_regression",
+        "--register",
+        "cancer",
+    ];
+    let trained = json(home, None, &args);
+    let run = json(
+        home,
+        None,
+        &["runs", "show", trained["run"]["id"].as_str().unwrap()],
+    );
+    for metric in ["precision", "recall", "f1"] {
+        let value = run["metrics"][metric].as_f64().unwrap();
+        assert!(value > 0.8 && value <= 1.0, "{metric} = {value}");
+    }
+    let evaluated = json(home, None, &["evaluate", "cancer", "--data", &cancer]);
+    let metrics = &evaluated["evaluation"]["classification"];
+    assert_eq!(metrics["positive_class"], "malignant");
+    // F1 is the harmonic mean of the precision and recall printed beside it.
+    let (p, r, f1) = (
+        metrics["precision"].as_f64().unwrap(),
+        metrics["recall"].as_f64().unwrap(),
+        metrics["f1"].as_f64().unwrap(),
+    );
+    assert!((f1 - 2.0 * p * r / (p + r)).abs() < 1e-12, "{metrics}");
+    let text = ok(home, None, &["evaluate", "cancer", "--data", &cancer]);
+    assert!(text.contains("recall (malignant)"), "{text}");
+}
+
 /// Same data + same seed → same split → byte-identical model, so the content-addressed package is the same.
 #[test]
 fn the_same_data_and_seed_give_the_same_package() {

@@ -382,6 +382,21 @@ fn check_summary(
             ),
         }
     }
+    // Two classes: the binary scores of class 1, as scikit-learn's average='binary' with pos_label=1.
+    let binary = &warn["binary"]["1"];
+    for metric in ["precision", "recall", "f1"] {
+        match headline.get(metric) {
+            Some(&actual) => assert_close(
+                actual,
+                &binary[metric],
+                &format!("{name} headline {metric}"),
+            ),
+            None => assert!(
+                class_names.len() != 2,
+                "{name}: a binary problem's headline lacks {metric}"
+            ),
+        }
+    }
     assert_eq!(metrics.roc_auc.is_some(), headline.contains_key("roc_auc"));
     assert_eq!(
         serde_json::to_value(&metrics.confusion_matrix).unwrap(),

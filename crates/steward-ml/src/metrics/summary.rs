@@ -17,6 +17,10 @@ use crate::matrix::Matrix;
 /// Headline classification metrics. Precision / recall / F1 use [`ZeroDivision::Warn`] unless computed with
 /// [`ClassificationMetrics::compute_with`]; ill-defined cases are listed in `warnings`.
 ///
+/// With two classes the class of index 1 (the second label in sorted order, as scikit-learn's `pos_label=1`
+/// after label encoding) is the positive one: `precision`, `recall` and `f1` are its binary scores
+/// (`average='binary'`), and `None` for more classes.
+///
 /// Probability-based values are `None` without probabilities or where they are undefined: ROC AUC when `y_true`
 /// holds a single class (and, for the macro average, when some class never occurs in `y_true`). For two classes
 /// `roc_auc` and `average_precision` rank by the probability of class index 1; for more, `roc_auc` is the
@@ -27,6 +31,15 @@ pub struct ClassificationMetrics {
     pub class_names: Vec<String>,
     pub accuracy: f64,
     pub balanced_accuracy: f64,
+    /// The positive class of a binary problem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub positive_class: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub precision: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recall: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub f1: Option<f64>,
     pub precision_macro: f64,
     pub recall_macro: f64,
     pub f1_macro: f64,
@@ -81,6 +94,15 @@ impl ClassificationMetrics {
         check_class_names(class_names, n_classes)?;
         let macro_scores = prf_from_matrix(&confusion_matrix, Average::Macro, zero_division)?;
         let weighted = prf_from_matrix(&confusion_matrix, Average::Weighted, zero_division)?;
+        let binary = if n_classes == 2 {
+            Some(prf_from_matrix(
+                &confusion_matrix,
+                Average::Binary { positive_label: 1 },
+                zero_division,
+            )?)
+        } else {
+            None
+        };
         let report = ClassificationReport::from_confusion_matrix(
             &confusion_matrix,
             class_names,
@@ -114,6 +136,10 @@ impl ClassificationMetrics {
             class_names: class_names.to_vec(),
             accuracy: report.accuracy,
             balanced_accuracy: balanced_accuracy(y_true, y_pred)?,
+            positive_class: binary.as_ref().map(|_| class_names[1].clone()),
+            precision: binary.as_ref().map(|b| b.precision),
+            recall: binary.as_ref().map(|b| b.recall),
+            f1: binary.as_ref().map(|b| b.f1),
             precision_macro: macro_scores.precision,
             recall_macro: macro_scores.recall,
             f1_macro: macro_scores.f1,
@@ -131,7 +157,8 @@ impl ClassificationMetrics {
         })
     }
 
-    /// The headline numbers to record as run metrics: `accuracy`, `balanced_accuracy`, `precision_macro`,
+    /// The headline numbers to record as run metrics: `accuracy`, `balanced_accuracy`, for two classes the
+    /// positive class's `precision`, `recall` and `f1`, then `precision_macro`,
     /// `recall_macro`, `f1_macro`, `precision_weighted`, `recall_weighted`, `f1_weighted`, then `roc_auc`,
     /// `roc_auc_weighted`, `average_precision` and `log_loss` where defined. NaN values (possible only with
     /// [`ZeroDivision::NaN`]) are left out, since a run metric must be a number.
@@ -139,6 +166,9 @@ impl ClassificationMetrics {
         let always = [
             ("accuracy", Some(self.accuracy)),
             ("balanced_accuracy", Some(self.balanced_accuracy)),
+            ("precision", self.precision),
+            ("recall", self.recall),
+            ("f1", self.f1),
             ("precision_macro", Some(self.precision_macro)),
             ("recall_macro", Some(self.recall_macro)),
             ("f1_macro", Some(self.f1_macro)),
@@ -185,6 +215,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(metrics.accuracy, 0.75);
+        // "yes" is positive: 2 of its 3 predictions are right, and both of its samples are found.
+        assert_eq!(metrics.positive_class.as_deref(), Some("yes"));
+        assert_eq!(metrics.precision, Some(2.0 / 3.0));
+        assert_eq!(metrics.recall, Some(1.0));
+        assert_eq!(metrics.f1, Some(0.8));
         assert_eq!(metrics.roc_auc, Some(1.0));
         assert_eq!(metrics.average_precision, Some(1.0));
         let names: Vec<String> = metrics
@@ -228,6 +263,9 @@ mod tests {
         assert!(ClassificationMetrics::compute(&[], &[], None, &three).is_err());
         let without = ClassificationMetrics::compute(&[0, 1], &[0, 2], None, &three).unwrap();
         assert_eq!(without.log_loss, None);
+        // Binary scores exist only for two classes.
+        assert_eq!((without.positive_class.as_ref(), without.f1), (None, None));
+        assert!(without.headline().iter().all(|(name, _)| name != "f1"));
         assert_eq!(
             without.warnings.len(),
             2,
