@@ -225,7 +225,9 @@ async fn tour(
             "{MODEL}@production"
         ))?)
         .await?;
-    if let Evaluation::Classification(metrics) = steward.evaluate(&production, &iris, None).await? {
+    if let Evaluation::Classification(metrics) =
+        steward.evaluate(&production, &iris, None, None).await?
+    {
         say!(
             json,
             "{MODEL}/{} on iris.csv:\n{}",

@@ -30,6 +30,10 @@ pub struct TrainArgs {
     /// imputation=median).
     #[arg(long = "param", value_parser = parse_pair)]
     params: Vec<(String, String)>,
+    /// Binary classification: the class precision, recall and F1 are about (default: the second label in
+    /// sorted order). Recorded with the model, so later evaluations use it too.
+    #[arg(long = "positive-label")]
+    positive_label: Option<String>,
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Share of rows held out for evaluation (stratified for classification).
@@ -71,6 +75,10 @@ pub struct EvaluateArgs {
     /// The target column (needed for imported ONNX models, which do not name theirs).
     #[arg(long)]
     target: Option<String>,
+    /// Binary classification: the class precision, recall and F1 are about (default: the one the model was
+    /// trained with, else the second label in sorted order).
+    #[arg(long = "positive-label")]
+    positive_label: Option<String>,
 }
 
 #[derive(Args)]
@@ -207,12 +215,16 @@ fn progress_bar(json: bool) -> (ProgressBar, steward_service::model::Progress) {
 }
 
 pub async fn train(steward: &Steward, args: TrainArgs, json: bool) -> anyhow::Result<()> {
+    let mut params = args.params;
+    if let Some(label) = args.positive_label {
+        params.push(("positive_class".to_string(), label));
+    }
     let request = TrainRequest {
         data: args.data,
         roles: args.roles.overrides(),
         spec: TrainSpec {
             algorithm: args.algorithm,
-            params: args.params,
+            params,
             seed: args.seed,
             test_size: args.test_size,
             cv_folds: args.cv_folds,
@@ -305,7 +317,12 @@ pub async fn train(steward: &Steward, args: TrainArgs, json: bool) -> anyhow::Re
 pub async fn evaluate(steward: &Steward, args: EvaluateArgs, json: bool) -> anyhow::Result<()> {
     let version = steward.resolve(&VersionRef::parse(&args.model)?).await?;
     let evaluation = steward
-        .evaluate(&version, &args.data, args.target.as_deref())
+        .evaluate(
+            &version,
+            &args.data,
+            args.target.as_deref(),
+            args.positive_label.as_deref(),
+        )
         .await?;
     if json {
         return print_json(&serde_json::json!({

@@ -129,6 +129,16 @@ fn the_api_writes_what_the_cli_writes() {
         .as_f64()
         .unwrap();
     assert!(accuracy > 0.9, "{accuracy}");
+    // A positive class is for two classes; iris has three, and the answer says so.
+    let refused = server.request(
+        "POST",
+        "/api/v1/evaluate?model=iris/2&target=species&positive_class=setosa",
+        &[("content-type", "text/csv")],
+        &csv,
+    );
+    let body = String::from_utf8_lossy(&refused.body);
+    assert_eq!(refused.status, 400, "{body}");
+    assert!(body.contains("two classes"), "{body}");
 
     // Validate data against the training data of a version.
     let validation = server.request(

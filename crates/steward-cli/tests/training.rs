@@ -176,6 +176,54 @@ fn binary_classification_scores_the_positive_class() {
     assert!((f1 - 2.0 * p * r / (p + r)).abs() < 1e-12, "{metrics}");
     let text = ok(home, None, &["evaluate", "cancer", "--data", &cancer]);
     assert!(text.contains("recall (malignant)"), "{text}");
+
+    // Trained with --positive-label benign, the model scores benign from then on, unless told otherwise; the
+    // per-class rows of the report are the same either way.
+    let mut benign_args = args.to_vec();
+    benign_args.extend(["--positive-label", "benign"]);
+    let trained = json(home, None, &benign_args);
+    let run = json(
+        home,
+        None,
+        &["runs", "show", trained["run"]["id"].as_str().unwrap()],
+    );
+    assert_eq!(run["params"]["positive_class"], "benign");
+    let by_default = json(home, None, &["evaluate", "cancer/2", "--data", &cancer]);
+    let metrics = &by_default["evaluation"]["classification"];
+    assert_eq!(metrics["positive_class"], "benign");
+    assert_eq!(metrics["recall"], metrics["report"]["benign"]["recall"]);
+    let told = json(
+        home,
+        None,
+        &[
+            "evaluate",
+            "cancer/2",
+            "--data",
+            &cancer,
+            "--positive-label",
+            "malignant",
+        ],
+    );
+    let metrics = &told["evaluation"]["classification"];
+    assert_eq!(metrics["positive_class"], "malignant");
+    assert_eq!(metrics["recall"], metrics["report"]["malignant"]["recall"]);
+    let wrong = fails(
+        home,
+        None,
+        &[
+            "evaluate",
+            "cancer/2",
+            "--data",
+            &cancer,
+            "--positive-label",
+            "healthy",
+        ],
+        1,
+    );
+    assert!(
+        wrong.contains("the classes are benign, malignant"),
+        "{wrong}"
+    );
 }
 
 /// Same data + same seed → same split → byte-identical model, so the content-addressed package is the same.

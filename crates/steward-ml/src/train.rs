@@ -13,7 +13,7 @@ use crate::dataset::{ColumnData, ColumnType, Dataset, Role};
 use crate::error::{MlResult, invalid_data, invalid_param};
 use crate::estimator::{Algorithm, Estimator};
 use crate::matrix::{Matrix, Probabilities};
-use crate::metrics::{ClassificationMetrics, RegressionMetrics};
+use crate::metrics::{ClassificationMetrics, RegressionMetrics, positive_index};
 use crate::preprocess::{
     Imputation, LabelEncoder, PreprocessConfig, Preprocessor, regression_target,
 };
@@ -66,6 +66,11 @@ pub struct TrainedModel {
     pub target: String,
     /// Class labels in the order of probability columns (empty for regression).
     pub classes: Vec<String>,
+    /// The class a binary classifier's precision, recall and F1 are about (`--param positive_class=LABEL`);
+    /// `None` is the second class. Absent from the serialised model when `None`, so older packages read as
+    /// before and keep their bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub positive_class: Option<String>,
     pub preprocessor: Preprocessor,
     pub estimator: Estimator,
     pub reference: Reference,
@@ -186,23 +191,34 @@ pub fn infer_task(data: &Dataset, target: &str, algorithm: Algorithm) -> MlResul
     )
 }
 
-/// Splits `params` into the preprocessing's own (`imputation`) and the estimator's.
-fn preprocessing_params(
+/// The parameters of a training that are not the estimator's.
+struct OwnParams {
+    preprocess: PreprocessConfig,
+    /// `positive_class`: the binary scores' positive class, checked against the classes once they are known.
+    positive_class: Option<String>,
+}
+
+/// Splits `params` into the training's own (`imputation`, `positive_class`) and the estimator's.
+fn split_params(
     params: &[(String, String)],
     algorithm: Algorithm,
-) -> MlResult<(PreprocessConfig, Vec<(String, String)>)> {
-    let mut config = PreprocessConfig {
-        imputation: Imputation::Mean,
-        standardize: algorithm.wants_standardized_inputs(),
+) -> MlResult<(OwnParams, Vec<(String, String)>)> {
+    let mut own = OwnParams {
+        preprocess: PreprocessConfig {
+            imputation: Imputation::Mean,
+            standardize: algorithm.wants_standardized_inputs(),
+        },
+        positive_class: None,
     };
     let mut rest = Vec::new();
     for (key, value) in params {
         match key.as_str() {
-            "imputation" => config.imputation = Imputation::parse(value)?,
+            "imputation" => own.preprocess.imputation = Imputation::parse(value)?,
+            "positive_class" => own.positive_class = Some(value.clone()),
             _ => rest.push((key.clone(), value.clone())),
         }
     }
-    Ok((config, rest))
+    Ok((own, rest))
 }
 
 pub fn train(
@@ -215,7 +231,8 @@ pub fn train(
         .target()
         .map(|c| c.name.clone())
         .ok_or_else(|| invalid_data("no target column; name it with --target COLUMN"))?;
-    let (preprocess_config, estimator_params) = preprocessing_params(&spec.params, spec.algorithm)?;
+    let (own, estimator_params) = split_params(&spec.params, spec.algorithm)?;
+    let preprocess_config = own.preprocess;
     // Parse and check every parameter before any work, so a typo fails fast.
     spec.algorithm.check_params(&estimator_params)?;
     let task = match spec.task {
@@ -261,6 +278,14 @@ pub fn train(
         }
         Task::Regression => (Vec::new(), None, Some(regression_target(data, &target)?)),
     };
+    if let Some(label) = &own.positive_class {
+        if task != Task::Classification {
+            return Err(invalid_param(format!(
+                "positive_class={label} applies to classification; '{target}' is a regression target"
+            )));
+        }
+        positive_index(&classes, label)?;
+    }
 
     let split = train_test_split(
         data.n_rows,
@@ -320,6 +345,9 @@ pub fn train(
         "imputation".into(),
         format!("{:?}", preprocess_config.imputation).to_lowercase(),
     );
+    if let Some(label) = &own.positive_class {
+        params.insert("positive_class".into(), label.clone());
+    }
     let model = TrainedModel {
         format: MODEL_FORMAT.to_string(),
         task,
@@ -328,6 +356,7 @@ pub fn train(
         seed: spec.seed,
         target: target.clone(),
         classes: classes.clone(),
+        positive_class: own.positive_class.clone(),
         preprocessor,
         estimator,
         reference: Reference {
@@ -443,6 +472,16 @@ impl TrainedModel {
 
     /// Metrics on data that has the target column.
     pub fn evaluate(&self, data: &Dataset) -> MlResult<Evaluation> {
+        self.evaluate_for_positive(data, None)
+    }
+
+    /// As [`TrainedModel::evaluate`], with a binary classifier's scores about `positive_class` (default: the
+    /// one the model was trained with, else the second class).
+    pub fn evaluate_for_positive(
+        &self,
+        data: &Dataset,
+        positive_class: Option<&str>,
+    ) -> MlResult<Evaluation> {
         if data.column(&self.target).is_none() {
             return Err(invalid_data(format!(
                 "the data has no column '{}' (the model's target); evaluation needs the true values",
@@ -457,11 +496,12 @@ impl TrainedModel {
                 };
                 let truth = encoder.encode(data, &self.target)?;
                 let predicted = predictions.class_indices.unwrap_or_default();
-                Evaluation::Classification(Box::new(ClassificationMetrics::compute(
+                Evaluation::Classification(Box::new(ClassificationMetrics::compute_for_positive(
                     &truth,
                     &predicted,
                     predictions.probabilities.as_ref(),
                     &self.classes,
+                    positive_class.or(self.positive_class.as_deref()),
                 )?))
             }
             Task::Regression => {
@@ -656,6 +696,76 @@ mod tests {
                 "{algorithm}"
             );
         }
+    }
+
+    #[test]
+    fn a_binary_classifier_scores_the_positive_class_it_was_given() {
+        let cancer = Dataset::from_csv_bytes(
+            include_bytes!("../../../fixtures/data/breast_cancer.csv"),
+            &RoleOverrides {
+                target: Some("diagnosis".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let with = |label: Option<&str>| TrainSpec {
+            params: label
+                .map(|l| vec![("positive_class".to_string(), l.to_string())])
+                .unwrap_or_default(),
+            ..spec(Algorithm::LogisticRegression, 2)
+        };
+        let default = train(&cancer, &with(None), &no_progress).unwrap();
+        let benign = train(&cancer, &with(Some("benign")), &no_progress).unwrap();
+        let holdout = |report: &TrainReport| match report.holdout.clone() {
+            Some(Evaluation::Classification(metrics)) => metrics,
+            other => panic!("{other:?}"),
+        };
+        let (default_metrics, benign_metrics) = (holdout(&default), holdout(&benign));
+        assert_eq!(default_metrics.positive_class.as_deref(), Some("malignant"));
+        assert_eq!(benign_metrics.positive_class.as_deref(), Some("benign"));
+        // The same predictions, scored from the other side: the per-class report holds both.
+        let per_class = |metrics: &ClassificationMetrics, class: &str| {
+            metrics
+                .report
+                .classes
+                .iter()
+                .find(|row| row.name == class)
+                .unwrap()
+                .recall
+        };
+        assert_eq!(
+            benign_metrics.recall,
+            Some(per_class(&default_metrics, "benign"))
+        );
+        assert_eq!(
+            default_metrics.recall,
+            Some(per_class(&default_metrics, "malignant"))
+        );
+        assert_eq!(
+            benign
+                .model
+                .params
+                .get("positive_class")
+                .map(String::as_str),
+            Some("benign")
+        );
+        // The model keeps it: a later evaluation scores the same class unless told otherwise.
+        let evaluation = benign.model.evaluate(&cancer).unwrap();
+        let Evaluation::Classification(metrics) = evaluation else {
+            panic!("a classifier")
+        };
+        assert_eq!(metrics.positive_class.as_deref(), Some("benign"));
+
+        let unknown = train(&cancer, &with(Some("healthy")), &no_progress).unwrap_err();
+        assert!(
+            unknown.to_string().contains("benign, malignant"),
+            "{unknown}"
+        );
+        let three_classes = train(&iris(), &with(Some("setosa")), &no_progress).unwrap_err();
+        assert!(
+            three_classes.to_string().contains("two classes"),
+            "{three_classes}"
+        );
     }
 
     #[test]

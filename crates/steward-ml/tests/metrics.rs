@@ -397,6 +397,31 @@ fn check_summary(
             ),
         }
     }
+    // And of class 0 when it is named the positive class (pos_label=0).
+    if class_names.len() == 2 {
+        let first = ClassificationMetrics::compute_for_positive(
+            y_true,
+            y_pred,
+            probabilities.as_ref(),
+            class_names,
+            Some(&class_names[0]),
+        )
+        .unwrap_or_else(|error| panic!("{name} positive class 0: {error}"));
+        let binary = &warn["binary"]["0"];
+        let values = [
+            ("precision", first.precision),
+            ("recall", first.recall),
+            ("f1", first.f1),
+        ];
+        for (metric, value) in values {
+            let value = value.unwrap_or_else(|| panic!("{name}: no binary {metric}"));
+            assert_close(
+                value,
+                &binary[metric],
+                &format!("{name} pos_label=0 {metric}"),
+            );
+        }
+    }
     assert_eq!(metrics.roc_auc.is_some(), headline.contains_key("roc_auc"));
     assert_eq!(
         serde_json::to_value(&metrics.confusion_matrix).unwrap(),

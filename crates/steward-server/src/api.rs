@@ -270,7 +270,7 @@ pub fn openapi() -> Value {
             },
             "/api/v1/train": create("Train on a registered dataset; records a run and optionally registers the model", json!({"type": "object", "required": ["dataset", "algo"], "properties": {"dataset": {"type": "string"}, "algo": {"type": "string"}, "target": {"type": "string"}, "params": {"type": "object"}, "seed": {"type": "integer"}, "test_size": {"type": "number"}, "cv": {"type": "integer"}, "experiment": {"type": "string"}, "run_name": {"type": "string"}, "register": {"type": "string"}}})),
             "/api/v1/validate": upload("Check a CSV body's quality (query: against=DATASET[/V]|MODEL@ALIAS, target)", "text/csv"),
-            "/api/v1/evaluate": upload("Evaluate a version (query: model=NAME[@ALIAS|/VERSION], target) on a CSV body", "text/csv"),
+            "/api/v1/evaluate": upload("Evaluate a version (query: model=NAME[@ALIAS|/VERSION], target, positive_class) on a CSV body", "text/csv"),
             "/api/v1/deployments": {"get": {"summary": "Deployments with the versions they route to now", "responses": {"200": {"description": "a page"}}}},
             "/api/v1/deployments/{name}": {
                 "get": {"summary": "A deployment", "responses": {"200": {"description": "the deployment"}, "404": {"$ref": "#/components/responses/Error"}}},

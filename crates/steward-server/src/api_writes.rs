@@ -368,6 +368,8 @@ struct EvaluateQuery {
     /// MODEL, MODEL@ALIAS or MODEL/VERSION.
     model: String,
     target: Option<String>,
+    /// The class a binary classifier's precision, recall and F1 are about.
+    positive_class: Option<String>,
 }
 
 /// The body is a CSV file with the target column.
@@ -380,7 +382,12 @@ async fn evaluate(
         let version = s.steward.resolve(&VersionRef::parse(&q.model)?).await?;
         let upload = Upload::save(&bytes, "data.csv").await?;
         s.steward
-            .evaluate(&version, upload.path(), q.target.as_deref())
+            .evaluate(
+                &version,
+                upload.path(),
+                q.target.as_deref(),
+                q.positive_class.as_deref(),
+            )
             .await
     }
     .await;

@@ -400,12 +400,16 @@ impl Steward {
 
     /// Evaluates a version on a CSV file that has the model's target column. Models trained by Steward know
     /// their target; an imported ONNX model needs `target` named (its other columns are its inputs, in order).
+    /// `positive_class` picks the class a binary classifier's precision, recall and F1 are about (default:
+    /// the one it was trained with, else the second class).
     pub async fn evaluate(
         &self,
         version: &ModelVersion,
         data: &Path,
         target: Option<&str>,
+        positive_class: Option<&str>,
     ) -> ServiceResult<Evaluation> {
+        let positive_class = positive_class.map(str::to_string);
         match self.load_predictor(version).await? {
             crate::predict::Predictor::Native(model) => {
                 if let Some(target) = target
@@ -431,9 +435,11 @@ impl Steward {
                     }
                     other => other,
                 })?;
-                let evaluation = tokio::task::spawn_blocking(move || model.evaluate(&data))
-                    .await
-                    .map_err(|e| ServiceError::InvalidInput(format!("evaluation failed: {e}")))??;
+                let evaluation = tokio::task::spawn_blocking(move || {
+                    model.evaluate_for_positive(&data, positive_class.as_deref())
+                })
+                .await
+                .map_err(|e| ServiceError::InvalidInput(format!("evaluation failed: {e}")))??;
                 Ok(evaluation)
             }
             crate::predict::Predictor::Onnx(onnx) => {
@@ -449,9 +455,11 @@ impl Steward {
                 };
                 let data = load_csv(data, &roles).await?;
                 let target = target.to_string();
-                tokio::task::spawn_blocking(move || evaluate_onnx(&onnx, &data, &target))
-                    .await
-                    .map_err(|e| ServiceError::InvalidInput(format!("evaluation failed: {e}")))?
+                tokio::task::spawn_blocking(move || {
+                    evaluate_onnx(&onnx, &data, &target, positive_class.as_deref())
+                })
+                .await
+                .map_err(|e| ServiceError::InvalidInput(format!("evaluation failed: {e}")))?
             }
         }
     }
@@ -463,6 +471,7 @@ fn evaluate_onnx(
     model: &steward_runtime::Model,
     data: &Dataset,
     target: &str,
+    positive_class: Option<&str>,
 ) -> ServiceResult<Evaluation> {
     // The target column carries the Target role, so the model's inputs leave it out.
     let outcome = crate::predict::predict_onnx(model, data, String::new(), 0)?;
@@ -498,11 +507,12 @@ fn evaluate_onnx(
         steward_ml::Matrix::new(rows.len(), k, rows.into_iter().flatten().collect())
     });
     Ok(Evaluation::Classification(Box::new(
-        steward_ml::metrics::ClassificationMetrics::compute(
+        steward_ml::metrics::ClassificationMetrics::compute_for_positive(
             &truth,
             &predicted,
             probabilities.as_ref(),
             &classes,
+            positive_class,
         )?,
     )))
 }

@@ -76,6 +76,29 @@ impl ClassificationMetrics {
         )
     }
 
+    /// As [`compute`](Self::compute), with the binary scores about `positive_class` (one of the two class
+    /// names) instead of the second class: scikit-learn's `pos_label`. `None` is the default positive class.
+    pub fn compute_for_positive(
+        y_true: &[usize],
+        y_pred: &[usize],
+        probabilities: Option<&Matrix>,
+        class_names: &[String],
+        positive_class: Option<&str>,
+    ) -> MlResult<Self> {
+        let positive = match positive_class {
+            None => 1,
+            Some(label) => positive_index(class_names, label)?,
+        };
+        Self::compute_full(
+            y_true,
+            y_pred,
+            probabilities,
+            class_names,
+            ZeroDivision::Warn,
+            positive,
+        )
+    }
+
     /// As [`compute`](Self::compute), choosing what ill-defined precision / recall / F1 become.
     pub fn compute_with(
         y_true: &[usize],
@@ -83,6 +106,18 @@ impl ClassificationMetrics {
         probabilities: Option<&Matrix>,
         class_names: &[String],
         zero_division: ZeroDivision,
+    ) -> MlResult<Self> {
+        Self::compute_full(y_true, y_pred, probabilities, class_names, zero_division, 1)
+    }
+
+    /// `positive`: the index of the positive class when there are two (ignored otherwise).
+    fn compute_full(
+        y_true: &[usize],
+        y_pred: &[usize],
+        probabilities: Option<&Matrix>,
+        class_names: &[String],
+        zero_division: ZeroDivision,
+        positive: usize,
     ) -> MlResult<Self> {
         let n_classes = class_names.len();
         if n_classes == 0 {
@@ -97,7 +132,9 @@ impl ClassificationMetrics {
         let binary = if n_classes == 2 {
             Some(prf_from_matrix(
                 &confusion_matrix,
-                Average::Binary { positive_label: 1 },
+                Average::Binary {
+                    positive_label: positive,
+                },
                 zero_division,
             )?)
         } else {
@@ -121,10 +158,13 @@ impl ClassificationMetrics {
             }
             log_loss_value = Some(log_loss(y_true, probabilities)?);
             if n_classes == 2 {
-                let positive_scores = probabilities.column(1);
-                roc_auc = defined_binary_auc(y_true, &positive_scores)?;
+                // Ranked by the positive class's probability, with its samples as the 1s.
+                let positive_scores = probabilities.column(positive);
+                let is_positive: Vec<usize> =
+                    y_true.iter().map(|&y| usize::from(y == positive)).collect();
+                roc_auc = defined_binary_auc(&is_positive, &positive_scores)?;
                 roc_auc_weighted = roc_auc;
-                average_precision_value = Some(average_precision(y_true, &positive_scores)?);
+                average_precision_value = Some(average_precision(&is_positive, &positive_scores)?);
             } else {
                 roc_auc = defined_ovr_auc(y_true, probabilities, OvrAverage::Macro)?;
                 roc_auc_weighted = defined_ovr_auc(y_true, probabilities, OvrAverage::Weighted)?;
@@ -136,7 +176,7 @@ impl ClassificationMetrics {
             class_names: class_names.to_vec(),
             accuracy: report.accuracy,
             balanced_accuracy: balanced_accuracy(y_true, y_pred)?,
-            positive_class: binary.as_ref().map(|_| class_names[1].clone()),
+            positive_class: binary.as_ref().map(|_| class_names[positive].clone()),
             precision: binary.as_ref().map(|b| b.precision),
             recall: binary.as_ref().map(|b| b.recall),
             f1: binary.as_ref().map(|b| b.f1),
@@ -189,6 +229,23 @@ impl ClassificationMetrics {
     }
 }
 
+/// The index of `label` among two class names, or an error that says what the classes are.
+pub fn positive_index(class_names: &[String], label: &str) -> MlResult<usize> {
+    if class_names.len() != 2 {
+        return Err(invalid_param(format!(
+            "a positive class applies to two classes; this problem has {} ({})",
+            class_names.len(),
+            class_names.join(", ")
+        )));
+    }
+    class_names.iter().position(|c| c == label).ok_or_else(|| {
+        invalid_param(format!(
+            "positive class '{label}' is not a class; the classes are {}",
+            class_names.join(", ")
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,6 +292,56 @@ mod tests {
             serde_json::json!([[1, 1], [0, 2]])
         );
         assert_eq!(json["report"]["accuracy"], serde_json::json!(0.75));
+    }
+
+    /// The first class as positive gives the scores and ranking metrics of the mirrored problem.
+    #[test]
+    fn the_positive_class_can_be_the_first() {
+        let y_true = [0, 0, 1, 1, 1];
+        let y_pred = [0, 1, 1, 1, 0];
+        let p1 = [0.2, 0.6, 0.7, 0.9, 0.4];
+        let probabilities =
+            Matrix::from_rows(&p1.iter().map(|&p| vec![1.0 - p, p]).collect::<Vec<_>>());
+        let classes = names(&["no", "yes"]);
+        let first = ClassificationMetrics::compute_for_positive(
+            &y_true,
+            &y_pred,
+            Some(&probabilities),
+            &classes,
+            Some("no"),
+        )
+        .unwrap();
+        let flip = |v: &[usize]| v.iter().map(|&y| 1 - y).collect::<Vec<_>>();
+        let mirrored = Matrix::from_rows(&p1.iter().map(|&p| vec![p, 1.0 - p]).collect::<Vec<_>>());
+        let expected = ClassificationMetrics::compute(
+            &flip(&y_true),
+            &flip(&y_pred),
+            Some(&mirrored),
+            &names(&["yes", "no"]),
+        )
+        .unwrap();
+        assert_eq!(first.positive_class.as_deref(), Some("no"));
+        assert_eq!(first.precision, expected.precision);
+        assert_eq!(first.recall, expected.recall);
+        assert_eq!(first.f1, expected.f1);
+        assert_eq!(first.average_precision, expected.average_precision);
+        assert_eq!(first.roc_auc, expected.roc_auc);
+        // "no": 1 of its 2 predictions right, 1 of its 2 samples found.
+        assert_eq!(first.precision, Some(0.5));
+        assert_eq!(first.recall, Some(0.5));
+        let unknown = ClassificationMetrics::compute_for_positive(
+            &y_true,
+            &y_pred,
+            None,
+            &classes,
+            Some("maybe"),
+        )
+        .unwrap_err();
+        assert!(
+            unknown.to_string().contains("the classes are no, yes"),
+            "{unknown}"
+        );
+        assert!(positive_index(&names(&["a", "b", "c"]), "a").is_err());
     }
 
     #[test]
