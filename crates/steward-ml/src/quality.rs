@@ -1,5 +1,6 @@
 //! Data-quality checks. On its own, a dataset is checked for missing values, constant columns, duplicate rows,
-//! infinite numbers, leakage (a feature identical to the target) and class imbalance. Against a reference (a
+//! infinite numbers, categorical features of mostly unique values (dates or free text read as categories),
+//! leakage (a feature identical to the target) and class imbalance. Against a reference (a
 //! registered dataset or the data a model was trained on) it is also checked for missing columns, type
 //! mismatches, values outside the reference range and unknown categories.
 
@@ -98,6 +99,9 @@ pub struct Reference {
 
 /// A minority class below this share of the majority class is reported as imbalance.
 const IMBALANCE_RATIO: f64 = 0.1;
+/// A categorical feature with at least this many distinct values, most of them seen once or twice (more
+/// distinct values than half its rows), is reported: dates, free text and keys read as categories.
+const HIGH_CARDINALITY_MIN: usize = 50;
 
 pub fn check(data: &Dataset, reference: Option<&Reference>) -> QualityReport {
     let mut report = QualityReport::default();
@@ -162,6 +166,24 @@ pub fn check(data: &Dataset, reference: Option<&Reference>) -> QualityReport {
                 }),
                 || format!("'{name}' has {distinct} distinct values"),
             );
+            if schema.column_type == ColumnType::Categorical {
+                let present = data.n_rows - missing;
+                report.add(
+                    "high_cardinality",
+                    Some(name),
+                    (distinct >= HIGH_CARDINALITY_MIN && 2 * distinct > present).then(|| {
+                        (
+                            Severity::Warning,
+                            format!(
+                                "categorical '{name}' has {distinct} distinct values in {present} rows; one-hot \
+                                 encoding makes a column of each and few repeat, so a model learns little from it. \
+                                 A date or time: --time {name}; free text or a key: --ignore {name}"
+                            ),
+                        )
+                    }),
+                    || format!("'{name}' has {distinct} categories"),
+                );
+            }
             if let Some(target) = &target
                 && let Some(target_column) = data.column(target)
                 && same_values(&column.data, &target_column.data)
@@ -493,6 +515,40 @@ mod tests {
             report.checks.iter().any(|c| c.passed),
             "passed checks are listed too"
         );
+    }
+
+    #[test]
+    fn a_categorical_feature_of_mostly_unique_values_is_reported() {
+        // 60 dates over 100 rows (most seen once or twice) and 3 plans: the dates are reported, the plans not.
+        let mut text = String::from("day,plan,y\n");
+        for row in 0..100 {
+            text.push_str(&format!(
+                "2024-01-{:02},p{},{}\n",
+                row % 60,
+                row % 3,
+                row % 2
+            ));
+        }
+        let report = check(&dataset(&text), None);
+        let found = failed(&report, "high_cardinality");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].column.as_deref(), Some("day"));
+        assert!(
+            found[0].message.contains("--time day"),
+            "{}",
+            found[0].message
+        );
+        // Half as many distinct dates repeat enough to be categories.
+        let mut text = String::from("day,plan,y\n");
+        for row in 0..100 {
+            text.push_str(&format!(
+                "2024-01-{:02},p{},{}\n",
+                row % 50,
+                row % 3,
+                row % 2
+            ));
+        }
+        assert!(failed(&check(&dataset(&text), None), "high_cardinality").is_empty());
     }
 
     #[test]
