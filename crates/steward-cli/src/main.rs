@@ -519,8 +519,17 @@ async fn runs(steward: &Steward, command: RunsCommand, json: bool) -> anyhow::Re
         }
         RunsCommand::Show { run_id } => {
             let run = steward.store.get_run(&run_id).await?;
+            // The run itself is the answer; a package that cannot be read only loses its checks.
+            let quality = steward.run_quality(&run).await.unwrap_or_else(|e| {
+                eprintln!("warning: the run's quality checks could not be read ({e}); `steward doctor` checks artifacts");
+                None
+            });
             if json {
-                return print_json(&run);
+                let mut document = serde_json::to_value(&run)?;
+                if let (Some(map), Some(quality)) = (document.as_object_mut(), &quality) {
+                    map.insert("quality".into(), serde_json::to_value(quality)?);
+                }
+                return print_json(&document);
             }
             key_values(&[
                 ("run", run.id.clone()),
@@ -547,6 +556,10 @@ async fn runs(steward: &Steward, command: RunsCommand, json: bool) -> anyhow::Re
                         .join(", "),
                 ),
             ]);
+            if let Some(quality) = &quality {
+                println!("\ndata-quality checks of the training data:");
+                data_cmd::print_quality(quality);
+            }
         }
     }
     Ok(())

@@ -69,9 +69,22 @@ fn train_register_and_evaluate(store: Option<&str>) {
     // Defaults are recorded too: the run says everything the fit used.
     assert_eq!(run["params"]["max_features"], "sqrt");
     assert_eq!(run["params"]["bootstrap"], "true");
-    // The human views name the experiment, not its id.
+    // The run's quality checks come from the package it stored: iris has one duplicate row.
+    let duplicates = run["quality"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "duplicate_rows")
+        .cloned()
+        .unwrap();
+    assert_eq!(duplicates["passed"], false, "{duplicates}");
+    // The human views name the experiment, not its id, and list the findings.
     let shown = ok(home, store, &["runs", "show", run_id]);
     assert!(shown.contains("experiment  flowers"), "{shown}");
+    assert!(
+        shown.contains("1 row(s) duplicate an earlier row"),
+        "{shown}"
+    );
     let listed = ok(home, store, &["runs", "list"]);
     assert!(listed.contains("flowers"), "{listed}");
     assert_eq!(run["metrics"]["accuracy"], holdout_accuracy);

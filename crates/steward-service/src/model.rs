@@ -129,7 +129,33 @@ fn dataset_name_for(path: &Path) -> String {
     }
 }
 
+/// The run tag naming the package a training stored.
+pub const MODEL_HASH_TAG: &str = "steward.model_hash";
+
 impl Steward {
+    /// The data-quality checks a training run ran, read from the `training.json` of the package it stored;
+    /// `None` for a run that trained nothing here (one logged through the tracking API).
+    pub async fn run_quality(&self, run: &Run) -> ServiceResult<Option<QualityReport>> {
+        #[derive(serde::Deserialize)]
+        struct Recorded {
+            quality: QualityReport,
+        }
+        let Some(hash) = run.tags.get(MODEL_HASH_TAG) else {
+            return Ok(None);
+        };
+        let bytes = self
+            .artifacts
+            .read_package_file(hash, TRAINING_REPORT_FILE)
+            .await?;
+        let recorded: Recorded = serde_json::from_slice(&bytes).map_err(|e| {
+            ServiceError::InvalidInput(format!(
+                "run {}: {TRAINING_REPORT_FILE} of package {hash} is not a training report: {e}",
+                run.id
+            ))
+        })?;
+        Ok(Some(recorded.quality))
+    }
+
     /// Reads a version's native model, verified against its hash.
     pub async fn load_model(&self, version: &ModelVersion) -> ServiceResult<TrainedModel> {
         let manifest = self.artifacts.read_manifest(&version.artifact_hash).await?;
@@ -331,10 +357,7 @@ impl Steward {
 
         let findings = report.quality.checks.iter().filter(|c| !c.passed).count();
         let tags: Tags = [
-            (
-                "steward.model_hash".to_string(),
-                package.manifest_hash.clone(),
-            ),
+            (MODEL_HASH_TAG.to_string(), package.manifest_hash.clone()),
             ("steward.quality_findings".to_string(), findings.to_string()),
             (
                 "steward.dataset".to_string(),
