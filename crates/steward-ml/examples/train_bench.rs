@@ -2,7 +2,8 @@
 //! (informative features from Gaussian clusters around hypercube vertices, redundant linear combinations, noise
 //! features, label noise) and a make_regression-like one (a linear target over informative features plus
 //! noise), each 75/25 split. Times random forest, gradient boosting and the linear models, and prints one JSON
-//! line per model (fit seconds, holdout score) plus iris random forest and peak memory.
+//! line per model (fit seconds, holdout score; for forests also the holdout's prediction time) plus iris random
+//! forest and peak memory.
 //!
 //! ```text
 //! cargo run --release -p steward-ml --example train_bench -- [--rows N] [--write-csv DIR] [--only NAME,...]
@@ -218,6 +219,15 @@ fn report(model: &str, task: &str, fit: f64, metric: &str, score: f64) {
     );
 }
 
+/// A forest's line also gives the time to predict the holdout (best of 3): the evaluation a training runs.
+fn report_forest(task: &str, fit: f64, predict: f64, metric: &str, score: f64) {
+    println!(
+        "{}",
+        serde_json::json!({"runner": "steward", "model": "random_forest", "task": task, "fit_seconds": fit,
+                           "holdout_predict_seconds": predict, metric: score})
+    );
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let option = |name: &str| {
@@ -257,12 +267,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &no_progress,
         )?;
         let fit = start.elapsed().as_secs_f64();
-        report(
-            "random_forest",
+        let (predicted, predict) = best_of(3, || model.predict(&x_test))?;
+        report_forest(
             task,
             fit,
+            predict,
             "accuracy",
-            accuracy(&y_test, &model.predict(&x_test)?)?,
+            accuracy(&y_test, &predicted)?,
         );
     }
     if wanted("gradient_boosting") {
@@ -316,13 +327,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &no_progress,
         )?;
         let fit = start.elapsed().as_secs_f64();
-        report(
-            "random_forest",
-            task,
-            fit,
-            "r2",
-            r2_score(&y_test, &model.predict(&x_test)?)?,
-        );
+        let (predicted, predict) = best_of(3, || model.predict(&x_test))?;
+        report_forest(task, fit, predict, "r2", r2_score(&y_test, &predicted)?);
     }
     if wanted("gradient_boosting") {
         let params = GradientBoostingParams {

@@ -644,3 +644,52 @@ fn bad_parameters_and_data_are_rejected_with_messages() {
     let err = message(forest.predict_proba(&Matrix::zeros(2, 3)).map(|_| ()));
     assert!(err.contains("4 features"), "{err}");
 }
+
+/// Ensembles predict tree by tree over blocks of rows, several rows walked side by side: the result must be
+/// the row-by-row walk's, bit for bit, whatever the row count (blocks and lanes with a remainder).
+#[test]
+fn ensemble_predictions_equal_the_row_by_row_walk() {
+    let (x, y) = noisy_classes(1_301, 3, 17);
+    let params = RandomForestParams {
+        n_estimators: 12,
+        ..RandomForestParams::default()
+    };
+    let forest = RandomForestClassifier::fit(&x, &y, 2, None, &params, 3, &no_progress).unwrap();
+    let proba = forest.predict_proba(&x).unwrap();
+    let scale = 1.0 / forest.trees().len() as f64;
+    for (r, row) in x.rows().enumerate() {
+        let mut expected = [0.0; 2];
+        for tree in forest.trees() {
+            for (e, v) in expected.iter_mut().zip(tree.predict_row(row)) {
+                *e += v;
+            }
+        }
+        for (c, e) in expected.iter().enumerate() {
+            assert_eq!(proba.get(r, c).to_bits(), (e * scale).to_bits(), "row {r}");
+        }
+    }
+
+    let targets: Vec<f64> = x.rows().map(|row| row[0] * 2.0 + row[1]).collect();
+    let regressor =
+        RandomForestRegressor::fit(&x, &targets, None, &params, 3, &no_progress).unwrap();
+    let predicted = regressor.predict(&x).unwrap();
+    for (r, row) in x.rows().enumerate() {
+        let sum: f64 = regressor
+            .trees()
+            .iter()
+            .map(|t| t.predict_row(row)[0])
+            .sum();
+        assert_eq!(predicted[r].to_bits(), (sum * scale).to_bits(), "row {r}");
+    }
+
+    // Side-by-side walks reach each row's own leaf, rows of different depths included.
+    for tree in regressor.trees() {
+        for start in (0..x.n_rows() - 8).step_by(97) {
+            let rows: [&[f64]; 8] = std::array::from_fn(|lane| x.row(start + lane));
+            let leaves = tree.leaves_of(rows);
+            for (lane, leaf) in leaves.iter().enumerate() {
+                assert_eq!(*leaf, tree.leaf_of(rows[lane]));
+            }
+        }
+    }
+}

@@ -17,8 +17,8 @@ use super::model::{NodeView, Tree};
 use super::params::{EarlyStopping, GradientBoostingParams};
 use super::quantized::QuantizedGradients;
 use super::{
-    TreeClassifier, TreeRegressor, check_class_labels, check_fit_input, check_predict_input,
-    check_regression_targets, normalised, predict_rows,
+    TreeClassifier, TreeRegressor, TreeSum, check_class_labels, check_fit_input,
+    check_predict_input, check_regression_targets, normalised, predict_trees,
 };
 use crate::error::{MlResult, invalid_data};
 use crate::math::{sigmoid, softmax};
@@ -506,27 +506,41 @@ impl TreeClassifier for GradientBoostingClassifier {
     fn predict_proba(&self, x: &Matrix) -> MlResult<Probabilities> {
         check_predict_input(x, self.n_features)?;
         let n_outputs = self.baseline.len();
-        Ok(predict_rows(x, self.n_classes, |row, out| {
-            if n_outputs == 1 {
-                let raw = self.baseline[0]
-                    + self
-                        .trees
-                        .iter()
-                        .map(|t| t.predict_row(row)[0])
-                        .sum::<f64>();
-                let p = sigmoid(raw);
-                out[0] = 1.0 - p;
-                out[1] = p;
-            } else {
-                let mut raw = self.baseline.clone();
-                for round in self.trees.chunks(n_outputs) {
-                    for (score, tree) in raw.iter_mut().zip(round) {
-                        *score += tree.predict_row(row)[0];
-                    }
-                }
-                softmax(&raw, out);
-            }
-        }))
+        if n_outputs == 1 {
+            // The trees' sum first, then the baseline, as the booster adds them.
+            let sum = TreeSum {
+                width: 1,
+                initial: &[0.0],
+                groups: 1,
+            };
+            Ok(predict_trees(
+                x,
+                &self.trees,
+                &sum,
+                self.n_classes,
+                |sums, out| {
+                    let p = sigmoid(self.baseline[0] + sums[0]);
+                    out[0] = 1.0 - p;
+                    out[1] = p;
+                },
+            ))
+        } else {
+            // One tree per class per round, each class's score starting from its baseline.
+            let sum = TreeSum {
+                width: n_outputs,
+                initial: &self.baseline,
+                groups: n_outputs,
+            };
+            Ok(predict_trees(
+                x,
+                &self.trees,
+                &sum,
+                self.n_classes,
+                |sums, out| {
+                    softmax(sums, out);
+                },
+            ))
+        }
     }
 
     fn feature_importances(&self) -> Vec<f64> {
@@ -588,13 +602,13 @@ impl GradientBoostingRegressor {
 impl TreeRegressor for GradientBoostingRegressor {
     fn predict(&self, x: &Matrix) -> MlResult<Vec<f64>> {
         check_predict_input(x, self.n_features)?;
-        let predictions = predict_rows(x, 1, |row, out| {
-            out[0] = self.baseline
-                + self
-                    .trees
-                    .iter()
-                    .map(|t| t.predict_row(row)[0])
-                    .sum::<f64>();
+        let sum = TreeSum {
+            width: 1,
+            initial: &[0.0],
+            groups: 1,
+        };
+        let predictions = predict_trees(x, &self.trees, &sum, 1, |sums, out| {
+            out[0] = self.baseline + sums[0];
         });
         Ok(predictions.as_slice().to_vec())
     }

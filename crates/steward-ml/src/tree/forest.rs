@@ -17,8 +17,8 @@ use super::grow::{ClassCriterion, grow};
 use super::model::Tree;
 use super::params::{ClassWeight, MaxFeatures, RandomForestParams};
 use super::{
-    TreeClassifier, TreeRegressor, check_class_labels, check_fit_input, check_predict_input,
-    check_regression_targets, normalised, predict_rows,
+    TreeClassifier, TreeRegressor, TreeSum, check_class_labels, check_fit_input,
+    check_predict_input, check_regression_targets, normalised, predict_trees,
 };
 use crate::error::{MlResult, invalid_param};
 use crate::matrix::{Matrix, Probabilities};
@@ -208,16 +208,23 @@ impl TreeClassifier for RandomForestClassifier {
     fn predict_proba(&self, x: &Matrix) -> MlResult<Probabilities> {
         check_predict_input(x, self.n_features)?;
         let scale = 1.0 / self.trees.len() as f64;
-        Ok(predict_rows(x, self.n_classes, |row, out| {
-            for tree in &self.trees {
-                for (o, v) in out.iter_mut().zip(tree.predict_row(row)) {
-                    *o += v;
+        let zeros = vec![0.0; self.n_classes];
+        let sum = TreeSum {
+            width: self.n_classes,
+            initial: &zeros,
+            groups: 1,
+        };
+        Ok(predict_trees(
+            x,
+            &self.trees,
+            &sum,
+            self.n_classes,
+            |sums, out| {
+                for (o, s) in out.iter_mut().zip(sums) {
+                    *o = s * scale;
                 }
-            }
-            for o in out.iter_mut() {
-                *o *= scale;
-            }
-        }))
+            },
+        ))
     }
 
     fn feature_importances(&self) -> Vec<f64> {
@@ -295,13 +302,13 @@ impl TreeRegressor for RandomForestRegressor {
     fn predict(&self, x: &Matrix) -> MlResult<Vec<f64>> {
         check_predict_input(x, self.n_features)?;
         let scale = 1.0 / self.trees.len() as f64;
-        let predictions = predict_rows(x, 1, |row, out| {
-            out[0] = self
-                .trees
-                .iter()
-                .map(|t| t.predict_row(row)[0])
-                .sum::<f64>()
-                * scale;
+        let sum = TreeSum {
+            width: 1,
+            initial: &[0.0],
+            groups: 1,
+        };
+        let predictions = predict_trees(x, &self.trees, &sum, 1, |sums, out| {
+            out[0] = sums[0] * scale;
         });
         Ok(predictions.as_slice().to_vec())
     }

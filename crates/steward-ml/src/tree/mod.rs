@@ -232,6 +232,83 @@ pub(crate) fn predict_rows(
     Matrix::new(x.n_rows(), n_outputs, out)
 }
 
+/// Rows one tree walk takes side by side ([`Tree::leaves_of`]).
+const LANES: usize = 8;
+
+/// How the trees of an ensemble add up, for [`predict_trees`].
+pub(crate) struct TreeSum<'a> {
+    /// Sums per row.
+    pub width: usize,
+    /// What each row's sums start from (`width` values).
+    pub initial: &'a [f64],
+    /// Boosting's multiclass rounds hold one tree per class: tree `t` adds its one value to sum `t % groups`.
+    /// 1 when every tree adds all its values from sum 0.
+    pub groups: usize,
+}
+
+/// Predicts `x` with an ensemble: every tree's leaf values added into the row's sums, trees in order (the same
+/// additions in the same order as a row-by-row walk, so the same bits), then `finish(sums, out)` per row.
+///
+/// The walk is tree by tree over blocks of rows: the upper levels of a tree stay in cache for the whole block,
+/// where a row walking every tree in turn would fetch each tree's nodes again from memory (fully grown forests
+/// are tens of megabytes).
+pub(crate) fn predict_trees(
+    x: &Matrix,
+    trees: &[Tree],
+    sum: &TreeSum<'_>,
+    n_outputs: usize,
+    finish: impl Fn(&[f64], &mut [f64]) + Sync,
+) -> Matrix {
+    let mut out = vec![0.0; x.n_rows() * n_outputs];
+    if n_outputs == 0 || x.n_rows() == 0 {
+        return Matrix::new(x.n_rows(), n_outputs, out);
+    }
+    let width = sum.width;
+    let fill = |(index, block): (usize, &mut [f64])| {
+        let first_row = index * PREDICT_CHUNK_ROWS;
+        let rows = block.len() / n_outputs;
+        let mut sums: Vec<f64> = sum
+            .initial
+            .iter()
+            .copied()
+            .cycle()
+            .take(rows * width)
+            .collect();
+        for (t, tree) in trees.iter().enumerate() {
+            let offset = if sum.groups > 1 { t % sum.groups } else { 0 };
+            let add = |row_sums: &mut [f64], leaf: usize| {
+                for (s, v) in row_sums[offset..].iter_mut().zip(tree.values_of(leaf)) {
+                    *s += v;
+                }
+            };
+            let mut lanes = sums.chunks_exact_mut(width * LANES);
+            let mut r = first_row;
+            for lane_sums in &mut lanes {
+                let leaves =
+                    tree.leaves_of(std::array::from_fn::<_, LANES, _>(|lane| x.row(r + lane)));
+                for (row_sums, leaf) in lane_sums.chunks_exact_mut(width).zip(leaves) {
+                    add(row_sums, leaf);
+                }
+                r += LANES;
+            }
+            for row_sums in lanes.into_remainder().chunks_exact_mut(width) {
+                add(row_sums, tree.leaf_of(x.row(r)));
+                r += 1;
+            }
+        }
+        for (row_sums, target) in sums.chunks_exact(width).zip(block.chunks_mut(n_outputs)) {
+            finish(row_sums, target);
+        }
+    };
+    let chunk = PREDICT_CHUNK_ROWS * n_outputs;
+    if x.n_rows() > PREDICT_CHUNK_ROWS {
+        out.par_chunks_mut(chunk).enumerate().for_each(fill);
+    } else {
+        out.chunks_mut(chunk).enumerate().for_each(fill);
+    }
+    Matrix::new(x.n_rows(), n_outputs, out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
