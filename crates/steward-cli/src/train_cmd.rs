@@ -193,22 +193,36 @@ fn csv_line(cells: &[String]) -> String {
     format!("{}\n", quoted.join(","))
 }
 
-fn progress_bar(json: bool) -> (ProgressBar, steward_service::model::Progress) {
-    let bar = if json {
-        ProgressBar::hidden()
-    } else {
-        let bar = ProgressBar::new(0);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} training {bar:40} {pos}/{len} {msg} [{elapsed}]",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar
+fn progress_bar(
+    json: bool,
+    algorithm: Algorithm,
+) -> (ProgressBar, steward_service::model::Progress) {
+    if json {
+        return (ProgressBar::hidden(), Arc::new(|_, _| {}));
+    }
+    let bar = ProgressBar::new(0);
+    // A spinner while the data is read and checked; the bar once the learner reports its first step.
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} reading and checking the data [{elapsed}]")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    // What the count counts: the learners report trees built or boosting rounds done.
+    let unit = match algorithm {
+        Algorithm::RandomForest => "trees",
+        Algorithm::GradientBoosting => "rounds",
+        _ => "steps",
     };
+    let style = ProgressStyle::with_template(&format!(
+        "{{spinner}} training {algorithm} {{bar:40}} {{pos}}/{{len}} {unit} [{{elapsed}}]"
+    ))
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
     let shared = bar.clone();
     let progress: steward_service::model::Progress = Arc::new(move |done, total| {
-        shared.set_length(total as u64);
+        if shared.length() != Some(total as u64) {
+            shared.set_style(style.clone());
+            shared.set_length(total as u64);
+        }
         shared.set_position(done as u64);
     });
     (bar, progress)
@@ -235,7 +249,7 @@ pub async fn train(steward: &Steward, args: TrainArgs, json: bool) -> anyhow::Re
         register: args.register,
         dataset_name: args.dataset_name,
     };
-    let (bar, progress) = progress_bar(json);
+    let (bar, progress) = progress_bar(json, request.spec.algorithm);
     let outcome = steward.train(&request, progress).await;
     bar.finish_and_clear();
     let outcome = outcome?;
