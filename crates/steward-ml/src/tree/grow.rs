@@ -157,10 +157,15 @@ impl OccupiedBins {
             .map(|(index, word)| index * 64 + 63 - word.leading_zeros() as usize)
     }
 
-    /// The occupied bins in ascending order, but the last: a split after the last occupied bin moves no row.
-    fn split_candidates(&self) -> impl Iterator<Item = usize> + '_ {
-        let last = self.last().unwrap_or(0);
-        self.0
+    /// The occupied bins in ascending order, but the last (a split after the last occupied bin moves no row);
+    /// `None` when fewer than two bins are occupied, the feature constant in the node.
+    fn split_candidates(&self) -> Option<impl Iterator<Item = usize> + '_> {
+        let last = self.last()?;
+        if self.first()? == last {
+            return None;
+        }
+        let bins = self
+            .0
             .iter()
             .enumerate()
             .flat_map(|(index, &word)| {
@@ -173,8 +178,29 @@ impl OccupiedBins {
                     })
                 })
             })
-            .take_while(move |&bin| bin < last)
+            .take_while(move |&bin| bin < last);
+        Some(bins)
     }
+}
+
+/// `touched` without its empty bins at either end (a subtracted histogram's touched range can be wider than its
+/// rows'), when at least two bins remain, the fewest a split needs. Bins are `stride` slots, `count_slot` of
+/// them the row count.
+pub(crate) fn nonempty_range<S: Copy + Default + PartialEq>(
+    histogram: &[S],
+    touched: (usize, usize),
+    stride: usize,
+    count_slot: usize,
+) -> Option<(usize, usize)> {
+    let empty = |bin: usize| histogram[bin * stride + count_slot] == S::default();
+    let (mut lo, mut hi) = touched;
+    while lo < hi && empty(lo) {
+        lo += 1;
+    }
+    while hi > lo && empty(hi - 1) {
+        hi -= 1;
+    }
+    (hi - lo >= 2).then_some((lo, hi))
 }
 
 /// A node whose rows are this many times fewer than its touched bins is scanned through [`OccupiedBins`].
@@ -341,14 +367,12 @@ impl Criterion for ClassCriterion<'_> {
         right: &mut [f64],
         best_left: &mut [f64],
     ) -> Option<(usize, f64)> {
-        if occupied.first()? == occupied.last()? {
-            return None;
-        }
+        let bins = occupied.split_candidates()?;
         left.fill(0.0);
         Some(scan_bins(
             self,
             histogram,
-            occupied.split_candidates(),
+            bins,
             totals,
             self.n_stats(),
             min_samples_leaf,
@@ -486,16 +510,7 @@ impl Criterion for GradientCriterion<'_> {
         _right: &mut [f64],
         best_left: &mut [f64],
     ) -> Option<(usize, f64)> {
-        let (mut lo, mut hi) = touched;
-        while lo < hi && histogram[lo * 3 + 2] == 0.0 {
-            lo += 1;
-        }
-        while hi > lo && histogram[(hi - 1) * 3 + 2] == 0.0 {
-            hi -= 1;
-        }
-        if hi - lo < 2 {
-            return None;
-        }
+        let (lo, hi) = nonempty_range(histogram, touched, 3, 2)?;
         Some(self.scan_bins(histogram, lo..hi - 1, totals, min_samples_leaf, best_left))
     }
 
@@ -510,12 +525,9 @@ impl Criterion for GradientCriterion<'_> {
         _right: &mut [f64],
         best_left: &mut [f64],
     ) -> Option<(usize, f64)> {
-        if occupied.first()? == occupied.last()? {
-            return None;
-        }
         Some(self.scan_bins(
             histogram,
-            occupied.split_candidates(),
+            occupied.split_candidates()?,
             totals,
             min_samples_leaf,
             best_left,
@@ -1546,18 +1558,7 @@ fn scan_feature<C: Criterion>(
     right: &mut [f64],
     best_left: &mut [f64],
 ) -> Option<(usize, f64)> {
-    let count_slot = n_stats - 1;
-    let (mut lo, mut hi) = touched;
-    // Trim bins that are empty (a subtracted histogram's touched range can be wider than its rows').
-    while lo < hi && histogram[lo * n_stats + count_slot] == 0.0 {
-        lo += 1;
-    }
-    while hi > lo && histogram[(hi - 1) * n_stats + count_slot] == 0.0 {
-        hi -= 1;
-    }
-    if hi - lo < 2 {
-        return None;
-    }
+    let (lo, hi) = nonempty_range(histogram, touched, n_stats, n_stats - 1)?;
     left.fill(0.0);
     Some(scan_bins(
         criterion,
@@ -1803,9 +1804,18 @@ mod tests {
         let occupied = OccupiedBins::of(&column, &[0, 1, 2, 4, 5, 6]);
         assert_eq!(occupied.first(), Some(7));
         assert_eq!(occupied.last(), Some(255));
-        let candidates: Vec<usize> = occupied.split_candidates().collect();
+        let candidates: Vec<usize> = occupied
+            .split_candidates()
+            .expect("bins to split")
+            .collect();
         assert_eq!(candidates, vec![7, 63, 64, 200]);
         assert_eq!(OccupiedBins::of(&column, &[]).first(), None);
+        // One occupied bin (rows 0 and 2 both in bin 7) leaves nothing to split.
+        assert!(
+            OccupiedBins::of(&column, &[0, 2])
+                .split_candidates()
+                .is_none()
+        );
     }
 
     /// The sparse scan of a small node gives the dense scan's split, bit for bit, for both f64 criteria.

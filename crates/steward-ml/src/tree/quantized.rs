@@ -11,7 +11,7 @@
 
 use rayon::prelude::*;
 
-use super::grow::Criterion;
+use super::grow::{Criterion, nonempty_range};
 use crate::rng::Rng;
 
 /// Slots of one row's (and one bin's) statistics: gradient, hessian, row count, padding to 16 bytes.
@@ -306,16 +306,7 @@ impl Criterion for QuantizedCriterion<'_> {
         _right: &mut [f64],
         best_left: &mut [f64],
     ) -> Option<(usize, f64)> {
-        let (mut lo, mut hi) = touched;
-        while lo < hi && histogram[lo * SLOTS + COUNT] == 0 {
-            lo += 1;
-        }
-        while hi > lo && histogram[(hi - 1) * SLOTS + COUNT] == 0 {
-            hi -= 1;
-        }
-        if hi - lo < 2 {
-            return None;
-        }
+        let (lo, hi) = nonempty_range(histogram, touched, SLOTS, COUNT)?;
         let (total_g, total_h, total_count) = (totals[GRADIENT], totals[HESSIAN], totals[COUNT]);
         let min_leaf = min_samples_leaf as f64;
         let (gradient_scale, hessian_scale, l2) =
