@@ -508,11 +508,7 @@ impl TreeClassifier for GradientBoostingClassifier {
         let n_outputs = self.baseline.len();
         if n_outputs == 1 {
             // The trees' sum first, then the baseline, as the booster adds them.
-            let sum = TreeSum {
-                width: 1,
-                initial: &[0.0],
-                groups: 1,
-            };
+            let sum = TreeSum::zeros(1);
             Ok(predict_trees(
                 x,
                 &self.trees,
@@ -528,7 +524,7 @@ impl TreeClassifier for GradientBoostingClassifier {
             // One tree per class per round, each class's score starting from its baseline.
             let sum = TreeSum {
                 width: n_outputs,
-                initial: &self.baseline,
+                initial: Some(&self.baseline),
                 groups: n_outputs,
             };
             Ok(predict_trees(
@@ -602,11 +598,7 @@ impl GradientBoostingRegressor {
 impl TreeRegressor for GradientBoostingRegressor {
     fn predict(&self, x: &Matrix) -> MlResult<Vec<f64>> {
         check_predict_input(x, self.n_features)?;
-        let sum = TreeSum {
-            width: 1,
-            initial: &[0.0],
-            groups: 1,
-        };
+        let sum = TreeSum::zeros(1);
         let predictions = predict_trees(x, &self.trees, &sum, 1, |sums, out| {
             out[0] = self.baseline + sums[0];
         });

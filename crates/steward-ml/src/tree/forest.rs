@@ -208,12 +208,7 @@ impl TreeClassifier for RandomForestClassifier {
     fn predict_proba(&self, x: &Matrix) -> MlResult<Probabilities> {
         check_predict_input(x, self.n_features)?;
         let scale = 1.0 / self.trees.len() as f64;
-        let zeros = vec![0.0; self.n_classes];
-        let sum = TreeSum {
-            width: self.n_classes,
-            initial: &zeros,
-            groups: 1,
-        };
+        let sum = TreeSum::zeros(self.n_classes);
         Ok(predict_trees(
             x,
             &self.trees,
@@ -302,11 +297,7 @@ impl TreeRegressor for RandomForestRegressor {
     fn predict(&self, x: &Matrix) -> MlResult<Vec<f64>> {
         check_predict_input(x, self.n_features)?;
         let scale = 1.0 / self.trees.len() as f64;
-        let sum = TreeSum {
-            width: 1,
-            initial: &[0.0],
-            groups: 1,
-        };
+        let sum = TreeSum::zeros(1);
         let predictions = predict_trees(x, &self.trees, &sum, 1, |sums, out| {
             out[0] = sums[0] * scale;
         });

@@ -207,29 +207,34 @@ pub(crate) fn check_predict_input(x: &Matrix, n_features: usize) -> MlResult<()>
 /// Rows per parallel prediction task; smaller batches run on the calling thread.
 const PREDICT_CHUNK_ROWS: usize = 512;
 
+/// An `n_rows x n_outputs` matrix filled block by block (`PREDICT_CHUNK_ROWS` rows) with `fill(first_row,
+/// block)`, the blocks in parallel when there are several.
+fn fill_blocks(n_rows: usize, n_outputs: usize, fill: impl Fn(usize, &mut [f64]) + Sync) -> Matrix {
+    let mut out = vec![0.0; n_rows * n_outputs];
+    if n_outputs == 0 || n_rows == 0 {
+        return Matrix::new(n_rows, n_outputs, out);
+    }
+    let chunk = PREDICT_CHUNK_ROWS * n_outputs;
+    let fill = |(index, block): (usize, &mut [f64])| fill(index * PREDICT_CHUNK_ROWS, block);
+    if n_rows > PREDICT_CHUNK_ROWS {
+        out.par_chunks_mut(chunk).enumerate().for_each(fill);
+    } else {
+        out.chunks_mut(chunk).enumerate().for_each(fill);
+    }
+    Matrix::new(n_rows, n_outputs, out)
+}
+
 /// Fills an `x.n_rows() x n_outputs` matrix row by row with `predict_row(row, out)`, in parallel for large batches.
 pub(crate) fn predict_rows(
     x: &Matrix,
     n_outputs: usize,
     predict_row: impl Fn(&[f64], &mut [f64]) + Sync,
 ) -> Matrix {
-    let mut out = vec![0.0; x.n_rows() * n_outputs];
-    if n_outputs == 0 || x.n_rows() == 0 {
-        return Matrix::new(x.n_rows(), n_outputs, out);
-    }
-    let chunk = PREDICT_CHUNK_ROWS * n_outputs;
-    let fill = |(index, block): (usize, &mut [f64])| {
-        let first_row = index * PREDICT_CHUNK_ROWS;
+    fill_blocks(x.n_rows(), n_outputs, |first_row, block| {
         for (offset, target) in block.chunks_mut(n_outputs).enumerate() {
             predict_row(x.row(first_row + offset), target);
         }
-    };
-    if x.n_rows() > PREDICT_CHUNK_ROWS {
-        out.par_chunks_mut(chunk).enumerate().for_each(fill);
-    } else {
-        out.chunks_mut(chunk).enumerate().for_each(fill);
-    }
-    Matrix::new(x.n_rows(), n_outputs, out)
+    })
 }
 
 /// Rows one tree walk takes side by side ([`Tree::leaves_of`]).
@@ -239,11 +244,22 @@ const LANES: usize = 8;
 pub(crate) struct TreeSum<'a> {
     /// Sums per row.
     pub width: usize,
-    /// What each row's sums start from (`width` values).
-    pub initial: &'a [f64],
+    /// What each row's sums start from (`width` values); `None` is zeros.
+    pub initial: Option<&'a [f64]>,
     /// Boosting's multiclass rounds hold one tree per class: tree `t` adds its one value to sum `t % groups`.
     /// 1 when every tree adds all its values from sum 0.
     pub groups: usize,
+}
+
+impl TreeSum<'_> {
+    /// `width` sums from zero, every tree adding all its values: forests, and boosting with one output.
+    pub fn zeros(width: usize) -> Self {
+        TreeSum {
+            width,
+            initial: None,
+            groups: 1,
+        }
+    }
 }
 
 /// Predicts `x` with an ensemble: every tree's leaf values added into the row's sums, trees in order (the same
@@ -259,25 +275,17 @@ pub(crate) fn predict_trees(
     n_outputs: usize,
     finish: impl Fn(&[f64], &mut [f64]) + Sync,
 ) -> Matrix {
-    let mut out = vec![0.0; x.n_rows() * n_outputs];
-    if n_outputs == 0 || x.n_rows() == 0 {
-        return Matrix::new(x.n_rows(), n_outputs, out);
-    }
     let width = sum.width;
-    let fill = |(index, block): (usize, &mut [f64])| {
-        let first_row = index * PREDICT_CHUNK_ROWS;
+    fill_blocks(x.n_rows(), n_outputs, |first_row, block| {
         let rows = block.len() / n_outputs;
-        let mut sums: Vec<f64> = sum
-            .initial
-            .iter()
-            .copied()
-            .cycle()
-            .take(rows * width)
-            .collect();
+        let mut sums: Vec<f64> = match sum.initial {
+            Some(initial) => initial.iter().copied().cycle().take(rows * width).collect(),
+            None => vec![0.0; rows * width],
+        };
         for (t, tree) in trees.iter().enumerate() {
-            let offset = if sum.groups > 1 { t % sum.groups } else { 0 };
+            let offset = t % sum.groups;
             let add = |row_sums: &mut [f64], leaf: usize| {
-                for (s, v) in row_sums[offset..].iter_mut().zip(tree.values_of(leaf)) {
+                for (s, v) in row_sums[offset..].iter_mut().zip(tree.leaf_values(leaf)) {
                     *s += v;
                 }
             };
@@ -299,14 +307,7 @@ pub(crate) fn predict_trees(
         for (row_sums, target) in sums.chunks_exact(width).zip(block.chunks_mut(n_outputs)) {
             finish(row_sums, target);
         }
-    };
-    let chunk = PREDICT_CHUNK_ROWS * n_outputs;
-    if x.n_rows() > PREDICT_CHUNK_ROWS {
-        out.par_chunks_mut(chunk).enumerate().for_each(fill);
-    } else {
-        out.chunks_mut(chunk).enumerate().for_each(fill);
-    }
-    Matrix::new(x.n_rows(), n_outputs, out)
+    })
 }
 
 #[cfg(test)]

@@ -136,7 +136,9 @@ impl Tree {
         }
     }
 
-    fn leaf_values(&self, node: usize) -> &[f64] {
+    /// The outputs of leaf `node`.
+    #[inline]
+    pub(crate) fn leaf_values(&self, node: usize) -> &[f64] {
         let start = self.value_offset[node] as usize;
         &self.values[start..start + self.n_outputs]
     }
@@ -191,11 +193,5 @@ impl Tree {
                 return nodes;
             }
         }
-    }
-
-    /// The outputs of leaf `node`.
-    #[inline]
-    pub fn values_of(&self, node: usize) -> &[f64] {
-        self.leaf_values(node)
     }
 }
