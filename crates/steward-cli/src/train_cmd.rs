@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use steward_ml::estimator::Algorithm;
-use steward_ml::metrics::ClassificationMetrics;
+use steward_ml::metrics::{ClassificationMetrics, POSITIVE_CLASS_METRICS};
 use steward_ml::train::{Evaluation, Task, TrainSpec};
 use steward_service::model::{DEFAULT_EXPERIMENT, TrainRequest};
 use steward_service::{Steward, VersionRef};
@@ -368,9 +368,7 @@ fn print_evaluation(evaluation: &Evaluation) {
     for (name, value) in evaluation.headline() {
         // Binary scores name the class they are about; the recorded metric keeps the plain name.
         let shown = match positive {
-            Some(class)
-                if ["precision", "recall", "f1", "average_precision"].contains(&name.as_str()) =>
-            {
+            Some(class) if POSITIVE_CLASS_METRICS.contains(&name.as_str()) => {
                 format!("{name} ({class})")
             }
             _ => name,

@@ -28,7 +28,7 @@ pub use regression::{
     mean_absolute_percentage_error, mean_squared_error, r2_score, root_mean_squared_error,
 };
 pub use report::{ClassReportRow, ClassificationReport};
-pub use summary::{ClassificationMetrics, positive_index};
+pub use summary::{ClassificationMetrics, POSITIVE_CLASS_METRICS, positive_index};
 
 use crate::error::{MlResult, invalid_data};
 

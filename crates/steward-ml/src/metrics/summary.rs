@@ -229,6 +229,10 @@ impl ClassificationMetrics {
     }
 }
 
+/// The headline metrics of a binary problem that are about its positive class alone (ROC AUC is not: it is
+/// the same from either side).
+pub const POSITIVE_CLASS_METRICS: [&str; 4] = ["precision", "recall", "f1", "average_precision"];
+
 /// The index of `label` among two class names, or an error that says what the classes are.
 pub fn positive_index(class_names: &[String], label: &str) -> MlResult<usize> {
     if class_names.len() != 2 {
